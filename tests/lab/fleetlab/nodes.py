@@ -1,0 +1,1 @@
+"""Placeholder: registers its SSM operations once written."""
