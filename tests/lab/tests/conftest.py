@@ -1,0 +1,94 @@
+"""Shared fixtures of the lab's own tests: one in-process lab per session, a fresh AWS account per test.
+
+Each test that asks for `aws` gets clients for an account id nobody else uses (STS AssumeRole into it, the AWS
+way), so tests never see each other's resources although they share one server.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import boto3
+import pytest
+
+LAB_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(LAB_DIR))
+
+from fleetlab.client import LabClient  # noqa: E402
+from fleetlab.server import LAB_CREDENTIALS, LabServer  # noqa: E402
+from fleetlab.state import LAB  # noqa: E402
+
+REGION = "eu-west-1"
+_accounts = itertools.count(200000000001)
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory):
+    server = LabServer(tmp_path_factory.mktemp("lab"), fleet=None, azure=False)
+    env = server.start()
+    yield SimpleNamespace(env=env, server=server)
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def control(lab_server):
+    return LabClient(lab_server.env["FLEETLAB_CONTROL_URL"])
+
+
+@pytest.fixture
+def lab():
+    return LAB
+
+
+def make_session(endpoint: str, account: str | None = None, region: str = REGION) -> boto3.Session:
+    base = boto3.Session(
+        aws_access_key_id=LAB_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LAB_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=region,
+    )
+    if account is None:
+        return base
+    creds = base.client("sts", endpoint_url=endpoint).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/fleetlab-test", RoleSessionName="pytest"
+    )["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=region,
+    )
+
+
+class Account(SimpleNamespace):
+    """Clients for one fresh account: aws.ssm, aws.ec2, aws.client('s3'), aws.account, aws.region."""
+
+    def client(self, service: str, region: str | None = None):
+        return self.session.client(service, endpoint_url=self.endpoint, region_name=region or self.region)
+
+    def launch(self, platform_key: str, count: int = 1, tags: dict | None = None, region: str | None = None):
+        """Managed EC2 nodes of `platform_key` in this account (fleetlab.provision)."""
+        from fleetlab import provision
+
+        return provision.launch_nodes(self.account, region or self.region, platform_key, count, tags)
+
+
+@pytest.fixture
+def aws(lab_server) -> Account:
+    endpoint = lab_server.env["AWS_ENDPOINT_URL"]
+    account = str(next(_accounts))
+    session = make_session(endpoint, account)
+    acct = Account(account=account, region=REGION, endpoint=endpoint, session=session)
+    acct.ssm = acct.client("ssm")
+    acct.ec2 = acct.client("ec2")
+    return acct
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_env(monkeypatch):
+    # The lab is on loopback; a proxy setting in the environment must not capture its traffic.
+    for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")

@@ -1,0 +1,55 @@
+"""The lab core: AWS-style model validation, multi-account isolation, throttling."""
+from __future__ import annotations
+
+import botocore.exceptions
+import pytest
+
+
+def _code(excinfo) -> str:
+    return excinfo.value.response["Error"]["Code"]
+
+
+def test_accounts_are_isolated(aws, lab_server):
+    from conftest import make_session
+
+    other = make_session(lab_server.env["AWS_ENDPOINT_URL"], "299999999999").client(
+        "ec2", endpoint_url=lab_server.env["AWS_ENDPOINT_URL"]
+    )
+    aws.launch("ubuntu-22.04", 2, {"PatchGroup": "prod-auto"})
+    mine = [i for r in aws.ec2.describe_instances()["Reservations"] for i in r["Instances"]]
+    theirs = [i for r in other.describe_instances()["Reservations"] for i in r["Instances"]]
+    assert len(mine) == 2
+    assert not {i["InstanceId"] for i in mine} & {i["InstanceId"] for i in theirs}
+    assert aws.client("sts").get_caller_identity()["Account"] == aws.account
+
+
+def test_throttling_answers_like_aws(aws, control):
+    control.post("/throttle", {"rates": {"GetServiceSetting": 1}, "burst": 1})
+    try:
+        ssm = aws.session.client(
+            "ssm", endpoint_url=aws.endpoint,
+            config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}),
+        )
+        with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+            for _ in range(5):
+                ssm.get_service_setting(SettingId="/ssm/managed-instance/activation-tier")
+        assert _code(excinfo) == "ThrottlingException"
+        assert control.get("/throttle")["counts"]["throttled"] >= 1
+    finally:
+        control.post("/throttle", {})
+
+
+def test_model_constraints_are_enforced_server_side(aws):
+    # botocore checks only minimums client-side; AWS rejects a MaxConcurrency that breaks the model pattern.
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        aws.ssm.send_command(DocumentName="AWS-RunPatchBaseline", InstanceIds=["i-0123456789abcdef0"],
+                             MaxConcurrency="0", Parameters={"Operation": ["Scan"]})
+    assert _code(excinfo) == "ValidationException"
+    assert "maxConcurrency" in str(excinfo.value)
+    assert "regular expression pattern" in str(excinfo.value)
+
+
+def test_lab_clock_advances(control):
+    before = control.get("/clock")["offset_days"]
+    after = control.post("/clock/advance", {"days": 7})["offset_days"]
+    assert after == pytest.approx(before + 7)
