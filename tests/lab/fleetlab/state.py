@@ -89,6 +89,8 @@ class RegionState:
     commands: dict[str, Any] = field(default_factory=dict)
     tags: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)  # (type, id) -> tags
     service_settings: dict[str, str] = field(default_factory=dict)
+    # AWS-RunPatchBaseline SnapshotId -> the evaluation time its first use fixed (same approved set for all nodes).
+    snapshots: dict[str, datetime.datetime] = field(default_factory=dict)
 
 
 class Lab:

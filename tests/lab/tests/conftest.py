@@ -92,3 +92,25 @@ def _no_proxy_env(monkeypatch):
     for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Lab self-test: every operation the lab serves answered at least once with a model-valid response.
+
+    Each response is checked against botocore's output shape as it is produced (fleetlab.model); this hook makes
+    sure no served operation escaped that check because no test called it. It runs when the whole lab suite
+    runs in one process (FLEETLAB_SELFTEST=1, set by `make test-lab`), not for a subset.
+    """
+    if os.environ.get("FLEETLAB_SELFTEST") != "1" or exitstatus != 0:
+        return
+    from fleetlab import api
+
+    unvalidated = sorted(set(api.OPERATIONS) - set(api.VALIDATOR.validated))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if unvalidated:
+        reporter.write_line(f"fleetlab self-test FAILED: never answered with a validated response: {unvalidated}",
+                            red=True)
+        session.exitstatus = 1
+    else:
+        reporter.write_line(f"fleetlab self-test: all {len(api.OPERATIONS)} served operations returned "
+                            "model-valid responses", green=True)

@@ -53,3 +53,18 @@ def test_lab_clock_advances(control):
     before = control.get("/clock")["offset_days"]
     after = control.post("/clock/advance", {"days": 7})["offset_days"]
     assert after == pytest.approx(before + 7)
+
+
+def test_every_lab_error_code_is_an_aws_error_of_the_ssm_model():
+    from fleetlab import errors, model
+
+    shapes = model.service_model().shape_names
+    codes = {cls.code for cls in vars(errors).values()
+             if isinstance(cls, type) and issubclass(cls, errors.LabError) and cls is not errors.LabError}
+    assert codes and codes <= set(shapes)
+
+
+def test_every_served_operation_is_an_ssm_operation(lab_server):
+    from fleetlab import api, model
+
+    assert set(api.OPERATIONS) <= set(model.operation_names())
