@@ -87,6 +87,11 @@ if [[ $what == sanity || $what == all ]]; then
 fi
 if [[ $what == units || $what == all ]]; then
   if has_unit_tests; then
+    # ansible-test units installs tests/unit/requirements.txt; by default the plugins' runtime requirements
+    # (boto3, botocore, the Azure SDK) at their pinned versions, from requirements/runtime.txt.
+    if [[ ! -f tests/unit/requirements.txt ]]; then
+      grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' requirements/runtime.txt >tests/unit/requirements.txt
+    fi
     ansible_test units "$@"
   else
     echo "ansible-test units: no tests under tests/unit yet"

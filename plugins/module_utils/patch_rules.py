@@ -19,6 +19,7 @@ classifications) the table says None and AWS validates them.
 
 from __future__ import annotations
 
+import re
 from collections import namedtuple
 
 from .validation import ParameterError
@@ -221,7 +222,8 @@ def canonical_patch_names(field: str, names, operating_system: str) -> list:
         name_field = field_path(field, index)
         check_length(name_field, name, *PATCH_ID_LENGTH)
         value = name.upper() if fmt.uppercase else name
-        check_pattern(name_field, value, fmt.pattern, fmt.meaning)
+        if not re.fullmatch(fmt.pattern, value):
+            reject(name_field, name, f"is not valid; allowed: {fmt.meaning}")
         if fmt.max_wildcards is not None and value.count(WILDCARD) > fmt.max_wildcards:
             reject(name_field, name, f"has {value.count(WILDCARD)} wildcards; allowed: {fmt.meaning}")
         canonical.add(value)

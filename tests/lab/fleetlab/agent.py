@@ -25,6 +25,11 @@ What the document does, per the SSM user guide ("SSM Command document for patchi
   patches are pending a reboot; NoReboot leaves every patch it installed INSTALLED_PENDING_REBOOT until a reboot.
 * Each operation replaces the node's compliance (DescribeInstancePatchStates / DescribeInstancePatches), except
   with BaselineOverride, whose results go to the command output only (NON_COMPLIANT packages).
+
+Lab choices where AWS is silent (each marked where it is made): a snapshot pins the evaluation time, not the
+baseline's content; InstalledTime is when the lab installed a version, else that version's release date (the
+image shipped it), and the epoch for patches that are not installed; a failed install step changes nothing;
+any FAILED patch fails the invocation; each non-compliant patch counts once (Critical, else Security, else Other).
 """
 from __future__ import annotations
 
@@ -32,8 +37,9 @@ import datetime
 import fnmatch
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -104,7 +110,8 @@ class Policy:
         if self._explicitly_approved(update):
             levels.append(self.baseline.get("ApprovedPatchesComplianceLevel") or "UNSPECIFIED")
         if self._matches(self.global_filters, update):
-            levels += [rule.get("ComplianceLevel") or "UNSPECIFIED" for rule in self.rules if self._approves(rule, update)]
+            levels += [rule.get("ComplianceLevel") or "UNSPECIFIED"
+                       for rule in self.rules if self._approves(rule, update)]
         return max(levels, key=_LEVELS.index) if levels else None
 
     def rejected(self, update: Update) -> bool:
@@ -120,10 +127,11 @@ class Policy:
 
     def _approves(self, rule: dict, update: Update) -> bool:
         filters = (rule.get("PatchFilterGroup") or {}).get("PatchFilters") or []
-        if not self.platform.is_windows and not rule.get("EnableNonSecurity") and not self._in_security_repository(update):
+        if self.platform.is_windows:
+            if update.patch_set != "OS" and not any(f.get("Key") == "PATCH_SET" for f in filters):
+                return False  # without a PATCH_SET filter a Windows rule covers the operating system only
+        elif not rule.get("EnableNonSecurity") and not self._in_security_repository(update):
             return False
-        if self.platform.is_windows and not any(f.get("Key") == "PATCH_SET" for f in filters) and update.patch_set != "OS":
-            return False  # without a PATCH_SET filter a Windows rule covers the operating system only
         return self._matches(filters, update) and self._approval_date_reached(rule, update)
 
     def _approval_date_reached(self, rule: dict, update: Update) -> bool:
@@ -189,9 +197,9 @@ def evaluate(node: Node, policy: Policy) -> list[PackageStatus]:
     statuses = []
     for name, package in cat.packages.items():
         version = current.get(name)
-        if version is None and not node.platform.is_windows:
-            continue
         status = PackageStatus(package, package.record(version))
+        if not node.platform.is_windows and status.installed is None:
+            continue  # not installed, or a version the catalog does not know (the lab cannot classify it)
         newer = package.newer(version, released_by=policy.evaluated_at)
         # apt installs the candidate (newest) version and Windows only offers the newest KB of a superseded
         # chain; yum installs the latest approved version.
@@ -236,10 +244,16 @@ def plan_from_baseline(node: Node, statuses: list[PackageStatus]) -> list[Planne
     for status in statuses:
         if status.target is None or status.blocked or (status.installed is None and node.platform.is_windows):
             continue  # nothing approved, blocked by a rejected dependency, or not applicable (Windows)
-        _add(plan, cat, current, status.target, dependency=False)
-        for requirement in _missing_requirements(cat, current, status.target):
-            _add(plan, cat, current, requirement, dependency=True)
+        _add_with_requirements(plan, cat, current, status.target)
     return list(plan.values())
+
+
+def _add_with_requirements(plan: dict[str, PlannedInstall], cat: Catalog, current: dict[str, str],
+                           update: Update) -> None:
+    """Add a requested update and the versions it requires (installed with it, as dependencies)."""
+    _add(plan, cat, current, update, dependency=False)
+    for requirement in _missing_requirements(cat, current, update):
+        _add(plan, cat, current, requirement, dependency=True)
 
 
 def _add(plan: dict[str, PlannedInstall], cat: Catalog, current: dict[str, str], update: Update,
@@ -295,13 +309,10 @@ def plan_from_override(node: Node, entries: list[OverrideEntry], evaluated_at: d
             chosen = _override_version(entries, newer)
         if chosen is None:
             continue
-        requirements = _missing_requirements(cat, current, chosen)
-        if any(_override_excludes(entries, requirement) for requirement in requirements):
+        if any(_override_excludes(entries, r) for r in _missing_requirements(cat, current, chosen)):
             failed.append(chosen)
-            continue
-        _add(plan, cat, current, chosen, dependency=False)
-        for requirement in requirements:
-            _add(plan, cat, current, requirement, dependency=True)
+        else:
+            _add_with_requirements(plan, cat, current, chosen)
     return list(plan.values()), failed
 
 
@@ -335,10 +346,7 @@ def apply_installs(node: Node, plan: list[PlannedInstall], *, now: datetime.date
     for item in plan:
         update = item.update
         key = update.version if node.platform.is_windows else item.key
-        if node.platform.is_windows:
-            node.installed[update.version] = "installed"
-        else:
-            node.installed[item.key] = update.version
+        node.installed[key] = "installed" if node.platform.is_windows else update.version
         LAB.install_log.append({
             "account": node.account, "region": node.region, "node_id": node.node_id, "command_id": command_id,
             "package": key, "from_version": item.from_version, "to_version": update.version,
@@ -448,7 +456,7 @@ def _available_security_row(status: PackageStatus, ctx: ReportContext) -> list[R
         return []
     newer = status.package.newer(status.installed.version, released_by=ctx.policy.evaluated_at)
     if newer and newer[-1].is_security:
-        return [Row(newer[-1], "AVAILABLE_SECURITY_UPDATE", cves=newer[-1].cves)]
+        return [Row(newer[-1], "AVAILABLE_SECURITY_UPDATE")]
     return []
 
 
@@ -471,6 +479,8 @@ def patch_state(node: Node, rows: list[Row], *, policy: Policy, fields: dict[str
                 state["SecurityNonCompliantCount"] += 1
             else:
                 state["OtherNonCompliantCount"] += 1
+    if not node.platform.is_windows:
+        del state["AvailableSecurityUpdateCount"]  # "Applies to Windows Server managed nodes only"
     return {key: value for key, value in state.items() if value is not None}
 
 
@@ -486,11 +496,10 @@ class _Parameters:
     reboot_option: str
 
 
-def _parameters(parameters: dict) -> _Parameters:
+def _parameters(parameters: dict[str, list[str]]) -> _Parameters:
+    """The document's parameters as SendCommand passes them (one value per name; "" means not set)."""
     def first(name: str) -> str | None:
-        values = parameters.get(name) or []
-        value = values[0] if isinstance(values, list) and values else values
-        return str(value) if value not in (None, "", []) else None
+        return (parameters.get(name) or [""])[0] or None
 
     params = _Parameters(first("Operation") or "", first("SnapshotId"), first("InstallOverrideList"),
                          first("BaselineOverride"), first("RebootOption") or "RebootIfNeeded")
@@ -537,8 +546,19 @@ def _override_baseline(url: str, platform: Platform, read_s3: Callable[[str], st
     return next((b for b in document if b.get("OperatingSystem", "WINDOWS") == platform.family), None)
 
 
-def run_patch_baseline(state: RegionState, node: Node, parameters: dict, *, now: datetime.datetime,
-                       command_id: str, read_s3: Callable[[str], str | bytes]) -> AgentResult:
+@dataclass
+class _Outcome:
+    """What the Install step did."""
+
+    installed: list[dict[str, Any]] = field(default_factory=list)
+    failed: set[str] = field(default_factory=set)   # titles of the updates that failed
+    failure: str | None = None                      # why the install step failed as a whole
+    rebooted: bool = False
+
+
+def run_patch_baseline(state: RegionState, node: Node, parameters: dict[str, list[str]], *,
+                       now: datetime.datetime, command_id: str,
+                       read_s3: Callable[[str], str | bytes]) -> AgentResult:
     """Run AWS-RunPatchBaseline on `node` (called under LAB.lock by the command worker)."""
     try:
         return _run(state, node, parameters, now=now, command_id=command_id, read_s3=read_s3)
@@ -546,64 +566,76 @@ def run_patch_baseline(state: RegionState, node: Node, parameters: dict, *, now:
         return AgentResult("Failed", 1, f"{_header(node)}\nERROR: {failure}\nfailed to run commands: exit status 1")
 
 
-def _run(state: RegionState, node: Node, parameters: dict, *, now: datetime.datetime, command_id: str,
-         read_s3: Callable[[str], str | bytes]) -> AgentResult:
+def _run(state: RegionState, node: Node, parameters: dict[str, list[str]], *, now: datetime.datetime,
+         command_id: str, read_s3: Callable[[str], str | bytes]) -> AgentResult:
     params = _parameters(parameters)
     evaluated_at = evaluation_time(state, params.snapshot_id, now)
     baseline, patch_group = baselines.effective_baseline(state, node)
-    override = _override_baseline(params.baseline_override, node.platform, read_s3) if params.baseline_override else None
+    override = (_override_baseline(params.baseline_override, node.platform, read_s3)
+                if params.baseline_override else None)
     policy = Policy(override or baseline, node.platform, evaluated_at)
     overrides = (parse_override_list(_read_object(params.install_override_list, read_s3))
                  if params.install_override_list and params.operation == "Install" else None)
+    known_times = {row["Title"]: row["InstalledTime"] for row in node.patch_rows
+                   if row["State"].startswith("INSTALLED")}
 
-    statuses = evaluate(node, policy)
-    installed: list[dict[str, Any]] = []
-    failed: set[str] = set()
-    failure = None
-    rebooted = False
-    previous_times = {row["Title"]: row["InstalledTime"] for row in node.patch_rows
-                      if row["State"].startswith("INSTALLED")}
+    outcome = _Outcome()
     if params.operation == "Install":
-        if overrides is not None:
-            plan, override_failed = plan_from_override(node, overrides, evaluated_at)
-            failed = {u.title for u in override_failed}
-        else:
-            plan = plan_from_baseline(node, statuses)
-        if node.fail_install:
-            # Failure injection (one-shot): the install step fails before changing anything, the lab's choice
-            # for a failed apt/yum/Windows Update transaction; every planned patch reports FAILED.
-            failure, node.fail_install = node.fail_install, None
-            failed |= {item.update.title for item in plan}
-        elif plan:
-            installed = apply_installs(node, plan, now=now, command_id=command_id)
-        if params.reboot_option == "NoReboot":
-            node.pending_reboot.update(item["package"] for item in installed)
-        elif installed or node.pending_reboot:
-            node.last_boot, rebooted = now, True
-            node.pending_reboot.clear()
-        statuses = evaluate(node, policy)
-
-    ctx = ReportContext(policy, params.operation, failed,
-                        {item["package"] for item in installed if overrides is not None},
-                        {**previous_times, **{item["title"]: now for item in installed}})
-    rows = compliance_rows(node, statuses, ctx)
-    fields = {
+        outcome = _install(node, params, policy, overrides, now=now, command_id=command_id)
+    ctx = ReportContext(policy, params.operation, outcome.failed,
+                        {item["package"] for item in outcome.installed if overrides is not None},
+                        {**known_times, **{item["title"]: now for item in outcome.installed}})
+    rows = compliance_rows(node, evaluate(node, policy), ctx)
+    report = patch_state(node, rows, policy=policy, fields={
         "PatchGroup": patch_group or "", "BaselineId": baseline.get("BaselineId", ""),
-        "SnapshotId": params.snapshot_id or str(uuid.uuid4()), "OperationStartTime": now, "OperationEndTime": now,
-        "Operation": params.operation, "RebootOption": params.reboot_option,
+        "SnapshotId": params.snapshot_id or str(uuid.uuid4()),  # AWS makes one per node when none is given
+        "OperationStartTime": now, "OperationEndTime": now, "Operation": params.operation,
+        "RebootOption": params.reboot_option,
         "InstallOverrideList": params.install_override_list if overrides is not None else None,
-        "LastNoRebootInstallOperationTime": (now if params.operation == "Install" and params.reboot_option == "NoReboot"
-                                             else (node.patch_state or {}).get("LastNoRebootInstallOperationTime")),
-    }
-    report = patch_state(node, rows, policy=policy, fields=fields)
+        "LastNoRebootInstallOperationTime": _last_no_reboot_install(node, params, now),
+    })
     if override is None:
         node.patch_state, node.patch_rows = report, [row.as_patch() for row in rows]
     # The document exits with an error when an installation failed (AWS does not document the exit code when
     # only some patches failed; the lab fails the invocation for any FAILED patch).
-    ok = failure is None and not any(row.state == "FAILED" for row in rows)
-    output = _output(node, params, policy, patch_group, evaluated_at, installed, rows, report, failure, rebooted,
-                     override is not None)
-    return AgentResult("Success" if ok else "Failed", 0 if ok else 1, output, rebooted, installed)
+    ok = outcome.failure is None and not any(row.state == "FAILED" for row in rows)
+    output = "\n".join([
+        *_describe_run(node, params, policy, patch_group, evaluated_at, report),
+        *_describe_install(params, outcome),
+        *_describe_result(rows, report, baseline_override=override is not None),
+    ])
+    return AgentResult("Success" if ok else "Failed", 0 if ok else 1, output, outcome.rebooted, outcome.installed)
+
+
+def _install(node: Node, params: _Parameters, policy: Policy, overrides: list[OverrideEntry] | None, *,
+             now: datetime.datetime, command_id: str) -> _Outcome:
+    """Install the approved (or listed) patches, then reboot as RebootOption says."""
+    outcome = _Outcome()
+    if overrides is not None:
+        plan, not_installable = plan_from_override(node, overrides, policy.evaluated_at)
+        outcome.failed = {update.title for update in not_installable}
+    else:
+        plan = plan_from_baseline(node, evaluate(node, policy))
+    if node.fail_install:
+        # Failure injection (one-shot): the install step fails before changing anything, the lab's choice for a
+        # failed apt/yum/Windows Update transaction; every planned patch reports FAILED.
+        outcome.failure, node.fail_install = node.fail_install, None
+        outcome.failed |= {item.update.title for item in plan}
+    else:
+        outcome.installed = apply_installs(node, plan, now=now, command_id=command_id)
+    if params.reboot_option == "NoReboot":
+        node.pending_reboot.update(item["package"] for item in outcome.installed)
+    elif outcome.installed or node.pending_reboot:
+        node.last_boot, outcome.rebooted = now, True
+        node.pending_reboot.clear()
+    return outcome
+
+
+def _last_no_reboot_install(node: Node, params: _Parameters, now: datetime.datetime) -> datetime.datetime | None:
+    """LastNoRebootInstallOperationTime: "the last attempt to patch the managed node with NoReboot"."""
+    if params.operation == "Install" and params.reboot_option == "NoReboot":
+        return now
+    return (node.patch_state or {}).get("LastNoRebootInstallOperationTime")
 
 
 def _header(node: Node) -> str:
@@ -611,34 +643,42 @@ def _header(node: Node) -> str:
             f"- fleetlab simulated SSM Agent {node.agent_version}")
 
 
-def _output(node: Node, params: _Parameters, policy: Policy, patch_group: str | None,
-            evaluated_at: datetime.datetime, installed: list[dict], rows: list[Row], report: dict,
-            failure: str | None, rebooted: bool, baseline_override: bool) -> str:
-    """What the document prints, abbreviated: baseline, installed packages, failures, summary, reboot."""
+def _describe_run(node: Node, params: _Parameters, policy: Policy, patch_group: str | None,
+                  evaluated_at: datetime.datetime, report: dict) -> list[str]:
     lines = [
         _header(node),
         f"Operation: {params.operation}  RebootOption: {params.reboot_option}  SnapshotId: {report['SnapshotId']}",
-        f"Patch baseline: {policy.baseline.get('BaselineId', 'BaselineOverride')} "
-        f"(patch group: {patch_group or '-'}; evaluated at {evaluated_at.isoformat()})",
+        (f"Patch baseline: {policy.baseline.get('BaselineId', 'BaselineOverride')} "
+         f"(patch group: {patch_group or '-'}; evaluated at {evaluated_at.isoformat()})"),
     ]
     if params.install_override_list and params.operation == "Install":
         lines.append(f"InstallOverrideList: {params.install_override_list}")
-    if installed:
-        lines.append(f"Installed {len(installed)} package(s):")
-        lines += [f"  {i['kb_id']} {i['from_version'] or '(new)'} -> {i['to_version']}"
-                  + (" (dependency)" if i["dependency"] else "") for i in installed]
-    elif params.operation == "Install" and failure is None:
-        lines.append("No approved updates to install.")
-    if failure:
-        lines.append(f"ERROR: package installation failed: {failure}")
-    lines += [f"  FAILED {row.update.title}" for row in rows if row.state == "FAILED"]
-    if baseline_override:
-        # Results of a BaselineOverride run only list what is NON_COMPLIANT.
-        lines += [f"  {row.state} {row.update.title}" for row in rows if row.state in _NON_COMPLIANT]
-    else:
-        lines.append("Summary: " + ", ".join(f"{name[:-5]}={report[name]}" for name in _COUNTS.values()))
-    if rebooted:
+    return lines
+
+
+def _describe_install(params: _Parameters, outcome: _Outcome) -> list[str]:
+    """The installed packages (what the document prints, abbreviated), failure and reboot."""
+    if params.operation != "Install":
+        return []
+    lines = [f"Installed {len(outcome.installed)} package(s):" if outcome.installed
+             else "No approved updates were installed."]
+    lines += [f"  {i['kb_id']} {i['from_version'] or '(new)'} -> {i['to_version']}"
+              + (" (dependency)" if i["dependency"] else "") for i in outcome.installed]
+    if outcome.failure:
+        lines.append(f"ERROR: package installation failed: {outcome.failure}")
+    if outcome.rebooted:
         lines.append("Rebooting the instance to complete the installation (RebootOption=RebootIfNeeded).")
-    elif params.operation == "Install" and params.reboot_option == "NoReboot" and installed:
+    elif params.reboot_option == "NoReboot" and outcome.installed:
         lines.append("Reboot skipped (RebootOption=NoReboot): installed patches are pending a reboot.")
-    return "\n".join(lines)
+    return lines
+
+
+def _describe_result(rows: list[Row], report: dict, *, baseline_override: bool) -> list[str]:
+    """Non-compliant patches; a BaselineOverride run prints only those ("The results only print out packages
+    that are marked as NON_COMPLIANT"), other runs end with the counts they report."""
+    shown = _NON_COMPLIANT if baseline_override else ("FAILED",)
+    lines = [f"  {row.state} {row.update.title}" for row in rows if row.state in shown]
+    if not baseline_override:
+        lines.append("Summary: " + ", ".join(f"{name.removesuffix('Count')}={report[name]}"
+                                             for name in _COUNTS.values() if name in report))
+    return lines

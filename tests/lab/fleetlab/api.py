@@ -125,7 +125,7 @@ def install() -> list[str]:
     for name, handler in OPERATIONS.items():
         attr = camelcase_to_underscores(name)
         current = getattr(SimpleSystemManagerResponse, attr, None)
-        if current is not None and not getattr(current, "__doc__", "").startswith("fleetlab:"):
+        if current is not None and not (current.__doc__ or "").startswith("fleetlab:"):
             _MOTO_ORIGINALS.setdefault(attr, current)
         setattr(SimpleSystemManagerResponse, attr, _make_method(name, handler))
     return sorted(OPERATIONS)

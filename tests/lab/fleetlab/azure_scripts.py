@@ -120,6 +120,12 @@ class Guest:
         return hashlib.sha256(self.vm_id.encode()).hexdigest()[:32]
 
     @property
+    def private_ip(self) -> str:
+        """The VM's private address in its virtual network (10.x), stable per VM."""
+        digest = hashlib.sha256(("ip/" + self.vm_id).encode()).digest()
+        return f"10.{digest[0]}.{digest[1]}.{digest[2] % 250 + 4}"
+
+    @property
     def agent_running(self) -> bool:
         return any(self.services.values())
 
@@ -133,7 +139,8 @@ class Guest:
 
 @dataclass
 class ScriptResult:
-    exit_code: int
+    state: str  # "Succeeded", "Failed" (non-zero exit), "TimedOut", "Canceled"
+    exit_code: int | None
     stdout: str
     stderr: str
 
@@ -148,6 +155,7 @@ class Session:
         self.cancel = cancel
         self.now = now
         self.cwd = cwd
+        self.script_path = cwd + ("\\script.ps1" if guest.platform.is_windows else "/script.sh")
         self.stdout: list[str] = []
         self.stderr: list[str] = []
 
@@ -317,7 +325,7 @@ def _register_node(guest: Guest, activation_id: str, code: str, region: str) -> 
     with LAB.lock:
         node = nodes.register_with_activation(
             activation_id, code, region, computer_name=guest.name, platform_key=guest.platform.key,
-            source_vm_id=guest.vm_id, fingerprint=guest.fingerprint,
+            ip_address=guest.private_ip, source_vm_id=guest.vm_id, fingerprint=guest.fingerprint,
         )
     return node.node_id
 
@@ -396,7 +404,7 @@ class Machine:
         sep = "\\" if self.windows else "/"
         prefix = path.rstrip(sep) + sep
         with self.guest.lock:
-            known = list(self.guest.files) + [self._registration_path()]
+            known = list(self.guest.files) + ([self._registration_path()] if self.guest.registration else [])
         return any(p.startswith(prefix) for p in known) or path in ("/", "/tmp", "c:\\")
 
     def write(self, raw: str, content: Any, append: bool = False) -> None:
@@ -417,15 +425,13 @@ class Machine:
     def program(self, name: str) -> str | None:
         """What `name` runs on this VM: a simulated program key, or None if the VM has no such program."""
         if self.windows:
-            base = name.replace("/", "\\").lower()
-            if base in ("amazon-ssm-agent.exe", "amazon-ssm-agent", WINDOWS_AGENT_EXE.lower()):
-                return "agent" if self.agent.installed("windows") else None
-            artifact = self.artifact(name) if ("\\" in base or base.endswith(".exe")) else None
-            if artifact and artifact.kind == "exe":
-                return "agent-setup"
-            if base.rsplit("\\", 1)[-1] in ("msiexec", "msiexec.exe"):
+            base = name.replace("/", "\\").lower().rsplit("\\", 1)[-1]
+            if base in ("msiexec", "msiexec.exe"):
                 return "msiexec"
-            return None
+            if self.path(name) == WINDOWS_AGENT_EXE.lower():  # not on PATH: scripts call it by its full path
+                return "agent" if self.agent.installed("windows") else None
+            artifact = self.artifact(name)
+            return "agent-setup" if artifact and artifact.kind == "exe" else None
         if name in (SNAP_AGENT, "/snap/bin/amazon-ssm-agent"):
             return "agent" if self.agent.installed("snap") else None
         if name in ("amazon-ssm-agent", "/usr/bin/amazon-ssm-agent", "/bin/amazon-ssm-agent"):
@@ -450,7 +456,9 @@ class Machine:
 # ------------------------------------------------------------------------------------------------- bash
 
 class _BashSyntaxError(Exception):
-    pass
+    def __init__(self, message: str, line: int = 0) -> None:
+        super().__init__(message)
+        self.line = line
 
 
 Word = tuple  # of (kind, text): "lit" (no expansion), "unq" (unquoted raw), "dq" (double-quoted raw)
@@ -666,7 +674,8 @@ class _BashParser:
     def _unexpected(self) -> _BashSyntaxError:
         tok = self._peek()
         shown = "newline" if tok is None or tok[1] == "\n" else (self._keyword() or tok[1])
-        return _BashSyntaxError(f"syntax error near unexpected token `{shown}'")
+        line = tok[2] if tok else (self.tokens[-1][2] if self.tokens else 1)
+        return _BashSyntaxError(f"syntax error near unexpected token `{shown}'", line)
 
     def parse_list(self, terminators: set[str]) -> list:
         items = []
@@ -706,7 +715,7 @@ class _BashParser:
         if keyword in _UNSUPPORTED or self._is_op("(", ")"):
             shown = keyword or self.tokens[self.i][1]
             raise _BashSyntaxError(f"`{shown}' is not simulated by fleetlab (supported: simple commands, pipes, "
-                                   "&& || ;, if/elif/else/fi)")
+                                   "&& || ;, if/elif/else/fi)", self.tokens[self.i][2])
         if keyword in _KEYWORDS:
             raise self._unexpected()
         return self.parse_simple()
@@ -789,6 +798,7 @@ class Bash:
         self.vars: dict[str, str] = {"HOME": "/root", "USER": "root", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
                                      "HOSTNAME": machine.guest.name, **env}
         self.status = 0
+        self.substitution_status = 0
         self.options = {"errexit": False, "nounset": False, "pipefail": False}
         self.line = 0
 
@@ -797,7 +807,7 @@ class Bash:
         try:
             tree = _BashParser(_BashLexer(script).lex()).parse()
         except _BashSyntaxError as err:
-            self.m.session.stderr.append(f"/bin/bash: line {self.line or 1}: {err}\n")
+            self.m.session.stderr.append(f"{self.m.session.script_path}: line {err.line or 1}: {err}\n")
             return 2
         out, err = _Sink(self.m.session.stdout), _Sink(self.m.session.stderr)
         try:
@@ -845,11 +855,12 @@ class Bash:
 
     def exec_simple(self, node: _Simple, stdin: str | None, out: _Sink, err: _Sink) -> int:
         self.line = node.line
+        self.substitution_status = 0
         argv = [field for word in node.words for field in self.expand(word, err)]
         values = [(name, "".join(self.expand(word, err, split=False))) for name, word in node.assigns]
-        if not argv:
+        if not argv:  # bash: the status of a bare assignment is that of its last command substitution
             self.vars.update(values)
-            return self.status if node.words else 0
+            return self.substitution_status
         out, err, stdin = self.redirect(node.redirs, out, err, stdin)
         if out is None:
             return 1
@@ -870,7 +881,7 @@ class Bash:
             if op == "<":
                 stdin = self.m.read(path)
                 if stdin is None:
-                    err.write(f"/bin/bash: line {self.line}: {path}: No such file or directory\n")
+                    err.write(f"{self.m.session.script_path}: line {self.line}: {path}: No such file or directory\n")
                     return None, None, None
                 continue
             sink = _Sink(machine=self.m, path=path, append=op == ">>")
@@ -880,27 +891,25 @@ class Bash:
 
     # -- expansion
     def expand(self, word: Word, err: _Sink, split: bool = True) -> list[str]:
-        """Expands a word into fields: unquoted expansions are split on whitespace, quoted text never is."""
-        fields: list[str] = [""]
-        has_text = False
+        """Expands a word into fields: unquoted expansions are split on blanks and vanish when empty, quoted text
+        (even "") always makes a field."""
+        fields: list[list] = [["", False]]  # [text, made of quoted text: kept even when empty]
         for kind, text in word:
             if kind == "lit":
-                fields[-1] += text
-                has_text = True
+                fields[-1][0] += text
+                fields[-1][1] = True
                 continue
             for piece, expanded in self._expand_text(text, quoted=kind == "dq", err=err):
-                if not (expanded and kind == "unq" and split):
-                    fields[-1] += piece
-                    has_text = has_text or kind == "dq" or bool(piece)
+                if kind == "dq" or not expanded or not split:
+                    fields[-1][0] += piece
+                    fields[-1][1] = fields[-1][1] or kind == "dq"
                     continue
                 chunks = re.split(r"[ \t\n]+", piece)
-                fields[-1] += chunks[0]
-                for chunk in chunks[1:]:
-                    fields.append(chunk)
-                has_text = has_text or bool(piece.strip())
+                fields[-1][0] += chunks[0]
+                fields.extend([chunk, False] for chunk in chunks[1:])
         if not split:
-            return ["".join(fields)]
-        return [f for f in fields if f] if not has_text or any(not f for f in fields) and len(fields) > 1 else fields
+            return ["".join(text for text, _ in fields)]
+        return [text for text, keep in fields if text or keep]
 
     def _expand_text(self, text: str, quoted: bool, err: _Sink) -> list[tuple[str, bool]]:
         pieces: list[tuple[str, bool]] = []
@@ -947,19 +956,20 @@ class Bash:
         try:
             tree = _BashParser(_BashLexer(command).lex()).parse()
         except _BashSyntaxError as err:
-            self.m.session.stderr.append(f"/bin/bash: line {self.line}: {err}\n")
+            self.m.session.stderr.append(f"{self.m.session.script_path}: line {self.line}: {err}\n")
             return ""
         saved = self.options["errexit"]
         self.options["errexit"] = False  # bash: command substitution does not inherit -e
         try:
-            self.exec_list(tree, _Sink(buffer), _Sink(self.m.session.stderr), condition=False)
+            self.substitution_status = self.exec_list(tree, _Sink(buffer), _Sink(self.m.session.stderr),
+                                                      condition=False)
         finally:
             self.options["errexit"] = saved
         return "".join(buffer).rstrip("\n")
 
     def lookup(self, name: str, err: _Sink) -> str:
         special = {"#": str(len(self.args)), "?": str(self.status), "$": "4242", "!": "",
-                   "@": " ".join(self.args), "*": " ".join(self.args), "0": "/bin/bash"}
+                   "@": " ".join(self.args), "*": " ".join(self.args), "0": self.m.session.script_path}
         if name in special:
             return special[name]
         if name.isdigit():
@@ -970,7 +980,7 @@ class Bash:
         else:
             value = self.vars.get(name)
         if value is None and self.options["nounset"]:
-            err.write(f"/bin/bash: line {self.line}: {name}: unbound variable\n")
+            err.write(f"{self.m.session.script_path}: line {self.line}: {name}: unbound variable\n")
             raise ScriptExit(1)
         return value or ""
 
@@ -980,7 +990,7 @@ class Bash:
             return str(len(self.lookup(body[1:], err)))
         match = re.match(r"([A-Za-z_][A-Za-z0-9_]*|\d+|[#?@*$!])(?:(:?)([-=?+])(.*))?$", body, re.S)
         if not match:
-            err.write(f"/bin/bash: line {self.line}: ${{{body}}}: bad substitution\n")
+            err.write(f"{self.m.session.script_path}: line {self.line}: ${{{body}}}: bad substitution\n")
             raise ScriptExit(1)
         name, colon, op, word = match.groups()
         current = self.vars.get(name) if not name.isdigit() else (
@@ -998,7 +1008,7 @@ class Bash:
         if op == "+":
             return "" if missing else operand
         if missing:
-            err.write(f"/bin/bash: line {self.line}: {name}: {operand or 'parameter null or not set'}\n")
+            err.write(f"{self.m.session.script_path}: line {self.line}: {name}: {operand or 'parameter null or not set'}\n")
             raise ScriptExit(1)
         return current
 
@@ -1008,14 +1018,13 @@ class Bash:
         if not argv:
             return 0
         name = argv[0]
-        builtin = getattr(self, "cmd_" + name.replace("-", "_").replace("[", "test").replace(".", "source"), None) \
-            if "/" not in name else None
-        if builtin is not None and name not in ("amazon-ssm-agent",):
+        builtin = getattr(self, "cmd_" + _BUILTIN_NAMES.get(name, name), None) if "/" not in name else None
+        if builtin is not None:
             return builtin(argv[1:], stdin, out, err)
         program = self.m.program(name)
         if program is None:
             if "/" in name or name in _PROGRAMS_THAT_MAY_BE_MISSING:
-                err.append(f"/bin/bash: line {self.line}: {name}: "
+                err.append(f"{self.m.session.script_path}: line {self.line}: {name}: "
                            f"{'No such file or directory' if '/' in name else 'command not found'}\n")
                 return 127
             self.m.session.ignore(name)
@@ -1086,8 +1095,6 @@ class Bash:
         if args and args[-1] in ("]", "]]"):
             args = args[:-1]
         return 0 if self._test(args) else 1
-
-    cmd_testtest = cmd_test  # `[[`
 
     def _test(self, args: list[str]) -> bool:
         if args and args[0] == "!":
@@ -1180,12 +1187,10 @@ class Bash:
     def cmd_source(self, args, stdin, out, err) -> int:
         content = self.m.read(args[0]) if args else None
         if content is None:
-            err.append(f"/bin/bash: line {self.line}: {args[0] if args else 'source'}: No such file or directory\n")
+            err.append(f"{self.m.session.script_path}: line {self.line}: {args[0] if args else 'source'}: No such file or directory\n")
             return 1
         tree = _BashParser(_BashLexer(content).lex()).parse()
         return self.exec_list(tree, _Sink(out), _Sink(err), condition=False)
-
-    cmd_sourcesource = cmd_source  # `.`
 
     def cmd_command(self, args, stdin, out, err) -> int:
         if args[:1] != ["-v"] or len(args) < 2:
@@ -1262,8 +1267,11 @@ class Bash:
         if url is None:
             err.append("wget: missing URL\n")
             return 1
-        ok, host = self.m.download(url, target if target and target != "-" else
-                                   (None if target == "-" else url.rsplit("/", 1)[-1]))
+        if target == "-":
+            target = None  # to stdout: the lab's artifacts are binaries nobody reads from a pipe
+        elif not target:
+            target = url.rsplit("/", 1)[-1]
+        ok, host = self.m.download(url, target)
         if not ok:
             err.append(f"wget: unable to resolve host address '{host}'\n")
             return 4
@@ -1302,28 +1310,30 @@ class Bash:
         self.m.agent.install(kind)
         return 0
 
-    def _query(self, flavour: str, out: list[str], err: list[str], tool: str) -> int:
-        if self.m.agent.installed(flavour):
-            out.append(f"amazon-ssm-agent\t{AGENT_VERSION}\n" if tool == "dpkg"
-                       else f"amazon-ssm-agent-{AGENT_VERSION}-1.x86_64\n")
-            return 0
-        err.append("dpkg-query: package 'amazon-ssm-agent' is not installed and no information is available\n"
-                   if tool == "dpkg" else "")
-        if tool != "dpkg":
-            out.append("package amazon-ssm-agent is not installed\n")
-        return 1
+    def _query(self, flavour: str, out: list[str], err: list[str]) -> int:
+        installed = self.m.agent.installed(flavour)
+        if flavour == "deb":
+            if installed:
+                out.append(f"amazon-ssm-agent\t{AGENT_VERSION}\n")
+            else:
+                err.append("dpkg-query: package 'amazon-ssm-agent' is not installed and no information is "
+                           "available\n")
+        else:
+            out.append(f"amazon-ssm-agent-{AGENT_VERSION}-1.x86_64\n" if installed
+                       else "package amazon-ssm-agent is not installed\n")
+        return 0 if installed else 1
 
     def pkg_dpkg(self, args, out, err) -> int:
         if args and args[0] in ("-i", "--install"):
             return max([self._install_file(p, "deb", out, err, "dpkg") for p in args[1:]] or [0])
         if args and args[0] in ("-s", "--status", "-l", "--list", "-W"):
-            return self._query("deb", out, err, "dpkg")
+            return self._query("deb", out, err)
         if args and args[0] in ("-r", "--remove", "-P", "--purge") and "amazon-ssm-agent" in args:
             self.m.agent.remove("deb")
         return 0
 
     def pkg_dpkg_query(self, args, out, err) -> int:
-        return self._query("deb", out, err, "dpkg") if "amazon-ssm-agent" in args else 0
+        return self._query("deb", out, err) if "amazon-ssm-agent" in args else 0
 
     def pkg_apt_get(self, args, out, err) -> int:
         verb = next((a for a in args if not a.startswith("-")), "")
@@ -1349,7 +1359,7 @@ class Bash:
         if re.fullmatch(r"-[iU][vh]*|--install|--upgrade", option):
             return max([self._rpm_install(t, out, err, "rpm") for t in targets] or [0])
         if option in ("-q", "-qa", "--query"):
-            return self._query("rpm", out, err, "rpm")
+            return self._query("rpm", out, err)
         if option in ("-e", "--erase") and "amazon-ssm-agent" in targets:
             self.m.agent.remove("rpm")
         return 0
@@ -1438,6 +1448,7 @@ class Bash:
         return 0
 
 
+_BUILTIN_NAMES = {"[": "test", "[[": "test", ".": "source", ":": "true"}
 # Programs whose absence bash reports (they are simulated when present): package tools and the agent.
 _PROGRAMS_THAT_MAY_BE_MISSING = {"dpkg", "dpkg-query", "apt", "apt-get", "snap", "rpm", "yum", "dnf",
                                  "amazon-ssm-agent"}
@@ -1464,7 +1475,13 @@ def _short_options(args: list[str], known: str) -> tuple[set[str], list[str]]:
 # ------------------------------------------------------------------------------------------- PowerShell
 
 class _PsError(Exception):
-    """A terminating PowerShell error (caught by try/catch, else it ends the script with exit code 1)."""
+    """A terminating PowerShell error. Statement-terminating ones (a failing .NET call, an unknown command) end
+    the statement: the script goes on unless inside try or $ErrorActionPreference is Stop. Script-terminating
+    ones (throw, -ErrorAction Stop) end the script with exit code 1 unless caught."""
+
+    def __init__(self, message: str, script_terminating: bool = False) -> None:
+        super().__init__(message)
+        self.script_terminating = script_terminating
 
 
 @dataclass
@@ -1578,21 +1595,24 @@ class _PsParser:
             return self._if()
         if word == "try":
             self.i += 3
-            body = self._block()
+            body, handler, cleanup = self._block(), None, None
+            saved = self.i
             self._skip(newlines=True)
-            handler = []
             if self._word_at() == "catch":
                 self.i += 5
                 self._skip()
-                while self._peek() == "[":
+                while self._peek() == "[":  # catch [TypeName]: the lab catches every error type
                     self.i = _ps_bracket_end(self.s, self.i)
                     self._skip()
                 handler = self._block()
-            self._skip(newlines=True)
+                saved = self.i
+                self._skip(newlines=True)
             if self._word_at() == "finally":
                 self.i += 7
-                handler = handler + [_PsNode("finally", self._block())]
-            return _PsNode("try", body, handler)
+                cleanup = self._block()
+            else:
+                self.i = saved
+            return _PsNode("try", body, handler, cleanup)
         if word in ("exit", "throw", "return"):
             self.i += len(word)
             self._skip()
@@ -1642,7 +1662,20 @@ class _PsParser:
         if re.match(r"[A-Za-z_][\w-]*(?:\.\w+)?(?=[\s;|)}]|$)", self.s[self.i:]) and self._word_at() not in (
                 "if", "try", "exit") or re.match(r"\.{1,2}[\\/]|[A-Za-z]:\\", self.s[self.i:]):
             return self._command(self._bareword())
-        return self.parse_expression()
+        return self._expression_list()
+
+    def _expression_list(self) -> Any:
+        """`a, b, c` in expression mode is an array (the comma operator)."""
+        items = [self.parse_expression()]
+        while True:
+            saved = self.i
+            self._skip()
+            if self._peek() != ",":
+                self.i = saved
+                return items[0] if len(items) == 1 else _PsNode("array", items)
+            self.i += 1
+            self._skip(newlines=True)
+            items.append(self.parse_expression())
 
     def _command(self, name: Any) -> _PsCommand:
         args: list[tuple[str | None, Any]] = []
@@ -1694,7 +1727,7 @@ class _PsParser:
     def parse_expression(self) -> Any:
         return self._binary(0)
 
-    _LEVELS = (("-or",), ("-and",), _PS_OPERATORS, ("+", "-"))
+    _LEVELS = (("-or",), ("-and",), _PS_OPERATORS, ("-bor", "+", "-"))
 
     def _binary(self, level: int) -> Any:
         if level == len(self._LEVELS):
@@ -1703,7 +1736,9 @@ class _PsParser:
         while True:
             self._skip()
             op = next((o for o in self._LEVELS[level] if self.s[self.i:self.i + len(o)].lower() == o
-                       and (o in "+-" or not self.s[self.i + len(o):self.i + len(o) + 1].isalnum())), None)
+                       and (o in ("+", "-") and not re.match(r"-[A-Za-z]", self.s[self.i:])
+                            or o not in ("+", "-") and not self.s[self.i + len(o):self.i + len(o) + 1].isalnum())),
+                      None)
             if op is None:
                 return left
             self.i += len(op)
@@ -1738,8 +1773,6 @@ class _PsParser:
                     node = _PsNode("call", node, match.group(1), self._call_args())
                 else:
                     node = _PsNode("member", node, match.group(1))
-            elif self._peek() == "[" and not isinstance(node, _PsNode | str):
-                return node
             else:
                 return node
 
@@ -1866,6 +1899,7 @@ class PowerShell:
         self.vars: dict[str, Any] = {"true": True, "false": False, "null": None, "lastexitcode": 0,
                                      "erroractionpreference": "Continue"}
         self.exit_code = 0
+        self.try_depth = 0
 
     def run(self, script: str) -> int:
         try:
@@ -1894,7 +1928,15 @@ class PowerShell:
     def block(self, statements: list) -> None:
         for statement in statements:
             self.m.session.check()
-            self.emit(self.statement(statement))
+            try:
+                self.emit(self.statement(statement))
+            except _PsError as err:
+                if err.script_terminating or self.try_depth or self._stop_on_error():
+                    raise
+                self.m.session.stderr.append(f"{err}\n")
+
+    def _stop_on_error(self) -> bool:
+        return str(self.vars.get("erroractionpreference", "")).lower() == "stop"
 
     def emit(self, values: list) -> None:
         for value in values:
@@ -1903,7 +1945,8 @@ class PowerShell:
                 self.m.session.stdout.append(text + "\n")
 
     def statement(self, node: _PsNode) -> list:
-        if node.kind == "if":
+        kind = node.kind
+        if kind == "if":
             for condition, body in node.a:
                 if _ps_true(self.pipeline(condition)):
                     self.block(body)
@@ -1911,32 +1954,37 @@ class PowerShell:
             if node.b is not None:
                 self.block(node.b)
             return []
-        if node.kind == "try":
-            finally_blocks = [n.a for n in node.b if isinstance(n, _PsNode) and n.kind == "finally"]
-            handler = [n for n in node.b if not (isinstance(n, _PsNode) and n.kind == "finally")]
-            try:
-                self.block(node.a)
-            except _PsError as err:
-                if not handler and finally_blocks:
-                    raise
-                self.vars["_"] = str(err)
-                self.block(handler)
-            finally:
-                for body in finally_blocks:
-                    self.block(body)
+        if kind == "try":
+            self._try(node)
             return []
-        if node.kind in ("exit", "return"):
+        if kind in ("exit", "return"):
             value = self.eval(node.a) if node.a is not None else 0
-            raise ScriptExit(int(value or 0) if node.kind == "exit" else self.exit_code)
-        if node.kind == "throw":
-            raise _PsError(str(self.eval(node.a)) if node.a is not None else "ScriptHalted")
-        if node.kind == "assign":
+            raise ScriptExit(int(value or 0) if kind == "exit" else self.exit_code)
+        if kind == "throw":
+            raise _PsError(str(self.eval(node.a)) if node.a is not None else "ScriptHalted", script_terminating=True)
+        if kind == "assign":
             value = _ps_unwrap(self.pipeline(node.b))
             if node.c == "+=":
-                value = self._read_var(node.a[1:].lower()) + value
+                value = _ps_binary("+", self._read_var(node.a[1:].lower()), value)
             self._assign(node.a, value)
             return []
         return self.pipeline(node)
+
+    def _try(self, node: _PsNode) -> None:
+        try:
+            self.try_depth += 1
+            try:
+                self.block(node.a)
+            finally:
+                self.try_depth -= 1
+        except _PsError as err:
+            if node.b is None:
+                raise
+            self.vars["_"] = str(err)
+            self.block(node.b)
+        finally:
+            if node.c is not None:
+                self.block(node.c)
 
     def _assign(self, target: str, value: Any) -> None:
         if target.startswith("["):
@@ -2039,23 +2087,30 @@ class PowerShell:
         name = str(name)
         named: dict[str, Any] = {}
         positional: list[Any] = []
+        argv: list[str] = []  # what a native program gets: every argument as written, in order
         for pname, value in node.args:
             evaluated = True if value is None and pname else self.eval(value)
             if pname:
                 named[pname] = evaluated
+                argv.append(f"-{pname}")
             else:
                 positional.append(evaluated)
-        stop = str(named.pop("erroraction", self.vars.get("erroractionpreference"))).lower() == "stop"
+            if value is not None:
+                argv.extend(str(v) for v in _flatten([evaluated]))
+        action = named.pop("erroraction", None)
+        stop = str(action).lower() == "stop" or (action is None and self._stop_on_error())
         cmdlet = _PS_ALIASES.get(name.lower(), name.lower())
         handler = getattr(self, "cmdlet_" + cmdlet.replace("-", "_"), None)
         try:
             if handler is not None:
                 return handler(named, positional, pipeline_input or []) or []
-            return self.native(name, [str(v) for v in _flatten([*positional, *_named_args(named)])])
+            return self.native(name, argv)
         except _PsNonTerminating as err:
-            self.m.session.stderr.append(f"{cmdlet.title() if handler else name} : {err}\n")
+            message = f"{cmdlet.title() if handler else name} : {err}"
             if stop:
-                raise _PsError(str(err)) from None
+                raise _PsError(message, script_terminating=True) from None
+            if str(action).lower() not in ("silentlycontinue", "ignore"):
+                self.m.session.stderr.append(message + "\n")
             return []
 
     def native(self, name: str, args: list[str]) -> list:
@@ -2069,7 +2124,7 @@ class PowerShell:
         elif program == "msiexec":
             code = self._msiexec(args)
         elif re.search(r"[\\/]|\.exe$", name, re.I):
-            raise _PsNonTerminating(
+            raise _PsError(
                 f"The term '{name}' is not recognized as the name of a cmdlet, function, script file, or operable "
                 "program. Check the spelling of the name, or if a path was included, verify that the path is "
                 "correct and try again.")
@@ -2221,14 +2276,16 @@ class PowerShell:
     def cmdlet_out_null(self, named, positional, piped) -> list:
         return []
 
+    def cmdlet_select_object(self, named, positional, piped) -> list:
+        prop = named.get("expandproperty") or named.get("property") or (positional or [None])[0]
+        if prop is None:
+            return piped
+        values = [_ps_member(item, str(prop)) for item in piped]
+        return values if "expandproperty" in named else [{str(prop): v} for v in values]
+
 
 class _PsNonTerminating(Exception):
     """A cmdlet error written to the error stream; the script continues unless ErrorAction is Stop."""
-
-
-def _named_args(named: dict[str, Any]) -> list[str]:
-    """Named parameters passed to a native program are plain `-name value` arguments."""
-    return [x for k, v in named.items() for x in ((f"-{k}",) if v is True else (f"-{k}", v))]
 
 
 def _flatten(values: list) -> list:
@@ -2279,6 +2336,8 @@ def _ps_binary(op: str, left: Any, right: Any) -> Any:
         return ("" if left is None else str(left)) + ("" if right is None else str(right))
     if op == "-":
         return (left or 0) - (right or 0)
+    if op == "-bor":
+        return int(left or 0) | int(right or 0) if str(left or 0).isdigit() and str(right or 0).isdigit() else left
     left_text, right_text = ("" if left is None else str(left)), ("" if right is None else str(right))
     if op in ("-like", "-notlike"):
         pattern = "^" + re.escape(right_text).replace(r"\*", ".*").replace(r"\?", ".") + "$"
@@ -2320,13 +2379,17 @@ def run_script(guest: Guest, script: str, *, positional: list[str], named: dict[
 
     Linux: named parameters become environment variables and unnamed ones positional arguments
     (run-command-handler-linux, SetEnvironmentVariables). Windows: parameters bind to the script's param() block
-    by name, unnamed ones by position. Raises ScriptAborted when canceled or out of time.
+    by name, unnamed ones by position. A canceled or timed-out script keeps the output it wrote so far.
     """
     windows = guest.platform.is_windows
     session = Session(guest, time.monotonic() + timeout, cancel, now, WINDOWS_WORKDIR if windows else LINUX_WORKDIR)
     machine = Machine(session)
-    if windows:
-        code = PowerShell(machine, named, positional).run(script)
-    else:
-        code = Bash(machine, positional, named).run(script)
-    return ScriptResult(code, "".join(session.stdout), "".join(session.stderr))
+    try:
+        if windows:
+            code = PowerShell(machine, named, positional).run(script)
+        else:
+            code = Bash(machine, positional, named).run(script)
+        state = "Succeeded" if code == 0 else "Failed"
+    except ScriptAborted as aborted:  # the handler kills the script: no exit status of its own
+        state, code = aborted.reason, -1
+    return ScriptResult(state, code, "".join(session.stdout), "".join(session.stderr))

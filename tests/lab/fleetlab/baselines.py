@@ -638,7 +638,8 @@ def get_patch_baseline(ctx: Context, params: dict) -> dict:
 
 
 def _own_baseline(ctx: Context, baseline_id: str, action: str) -> dict:
-    """The account's own baseline: AWS-owned baselines cannot be changed ("you can't customize them")."""
+    """The account's own baseline: AWS-owned baselines cannot be changed ("you can't customize them", user guide).
+    AWS does not document the error code for trying; the lab answers ValidationException."""
     record = _require(ctx.state, baseline_id, action)
     if _is_aws_owned(record):
         raise ValidationException(f"Patch baseline {record['Name']} is owned by AWS and cannot be {action}.")

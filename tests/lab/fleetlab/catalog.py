@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import datetime
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Callable
+from functools import cache
 
 from .platforms import PLATFORMS, Platform
 from .state import LAB
@@ -354,7 +354,7 @@ def _linux_catalog(platform: Platform, sources: list[_Source]) -> Catalog:
         days = history_days + window[source.name]
         revisions = [source.first + i * source.step for i in range(len(days))]
         uploads = [(day, source.version(n), n, _linux_update_meta(platform, source, rng, day, next(advisories)))
-                   for day, n in zip(days, revisions)]
+                   for day, n in zip(days, revisions, strict=True)]
         images: dict[str, Update] = {}
         for binary in source.binaries:
             catalog.source_of[binary] = source.name
@@ -389,8 +389,8 @@ def _linux_update(platform: Platform, source: _Source, name: str, version: str, 
 def _linux_update_meta(platform: Platform, source: _Source, rng: random.Random, day: int, seq: int) -> dict:
     """Metadata of one upload: pocket/priority/section (Ubuntu) or advisory/classification/severity (AL)."""
     security = rng.random() < source.security_share
-    common = dict(product=platform.product, reboot_required=source.reboot,
-                  cves=_cves(rng, day) if security else ())
+    common = {"product": platform.product, "reboot_required": source.reboot,
+              "cves": _cves(rng, day) if security else ()}
     if platform.family == "UBUNTU":
         # Ubuntu publishes no classification or severity; the row's Severity shows the Debian priority.
         pocket = f"{platform.codename}-{'security' if security else 'updates'}"
@@ -486,7 +486,7 @@ def _windows_catalog(platform: Platform) -> Catalog:
     return catalog
 
 
-@lru_cache(maxsize=None)
+@cache
 def _build(platform_key: str) -> Catalog:
     platform = PLATFORMS[platform_key]
     if platform.is_windows:

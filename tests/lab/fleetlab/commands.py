@@ -79,6 +79,8 @@ CONTENT_LIMIT = 24000
 
 
 class InvalidPluginName(LabError):
+    """GetCommandInvocation: "The plugin name isn't valid" (not yet in errors.py)."""
+
     code = "InvalidPluginName"
 
 
@@ -582,8 +584,9 @@ class Worker:
                 command = self.queue[0]
             try:
                 run_command(command)
-            except Exception:  # a lab bug: say so loudly, keep serving the next commands
+            except Exception as error:  # a lab bug: say so loudly, end the command, serve the next ones
                 traceback.print_exc()
+                _abort(command, error)
             finally:
                 with self.changed:
                     self.queue.popleft()
@@ -621,6 +624,16 @@ def run_command(command: Command) -> None:
     with LAB.lock:
         command.finish_if_done()
     WORKER.notify()
+
+
+def _abort(command: Command, error: Exception) -> None:
+    """End a command the lab failed to run: its unfinished invocations fail with the error as their output."""
+    with LAB.lock:
+        for inv in command.invocations.values():
+            if not inv.terminal:
+                inv.output = f"fleetlab internal error: {type(error).__name__}: {error}"
+                inv.end(FAILED, LAB.clock.now())
+        command.finish_if_done()
 
 
 def _deliver_batch(command: Command, size: int, now: datetime.datetime) -> list[Invocation]:

@@ -11,11 +11,11 @@
 from __future__ import annotations
 
 import datetime
-import re
 import threading
 from functools import lru_cache
 
 import botocore.session
+import regex  # botocore patterns use \p{L}-style classes, which the stdlib re does not know
 
 from .errors import ValidationException
 
@@ -31,6 +31,11 @@ def operation_model(name: str):
 
 def operation_names() -> list[str]:
     return list(service_model().operation_names)
+
+
+@lru_cache(maxsize=512)
+def _pattern(pattern: str):
+    return regex.compile(pattern)
 
 
 def _lower_camel(name: str) -> str:
@@ -88,7 +93,7 @@ class _InputChecker:
                 self.fail(value, path, f"Member must have length less than or equal to {meta['max']}")
             if "min" in meta and len(value) < meta["min"]:
                 self.fail(value, path, f"Member must have length greater than or equal to {meta['min']}")
-            if "pattern" in meta and not re.search(meta["pattern"], value):
+            if "pattern" in meta and not _pattern(meta["pattern"]).search(value):
                 self.fail(value, path, f"Member must satisfy regular expression pattern: {meta['pattern']}")
             if shape.enum and value not in shape.enum:
                 self.fail(value, path, f"Member must satisfy enum value set: [{', '.join(shape.enum)}]")

@@ -81,7 +81,8 @@ class RegionState:
     region: str
     baselines: dict[str, Any] = field(default_factory=dict)
     patch_groups: dict[tuple[str, str], str] = field(default_factory=dict)  # (group, OS) -> baseline id
-    default_baselines: dict[str, str] = field(default_factory=dict)  # OS -> baseline id (custom defaults only)
+    # OS -> baseline registered as default when it is not AWS's predefined one (custom pb- id or another AWS ARN)
+    default_baselines: dict[str, str] = field(default_factory=dict)
     windows: dict[str, Any] = field(default_factory=dict)
     window_executions: dict[str, Any] = field(default_factory=dict)
     activations: dict[str, Any] = field(default_factory=dict)
@@ -91,6 +92,8 @@ class RegionState:
     service_settings: dict[str, str] = field(default_factory=dict)
     # AWS-RunPatchBaseline SnapshotId -> the evaluation time its first use fixed (same approved set for all nodes).
     snapshots: dict[str, datetime.datetime] = field(default_factory=dict)
+    # ClientToken -> resource id, for the idempotent Create* calls that take one.
+    client_tokens: dict[str, str] = field(default_factory=dict)
 
 
 class Lab:

@@ -5,6 +5,7 @@ way), so tests never see each other's resources although they share one server.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import sys
@@ -12,6 +13,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 
 LAB_DIR = Path(__file__).resolve().parent.parent
@@ -43,11 +46,22 @@ def lab():
     return LAB
 
 
+# One model loader for every session: parsing botocore's JSON models is most of a client's creation cost.
+_LOADER = botocore.loaders.create_loader()
+
+
+def _botocore_session() -> botocore.session.Session:
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _LOADER)
+    return session
+
+
 def make_session(endpoint: str, account: str | None = None, region: str = REGION) -> boto3.Session:
     base = boto3.Session(
         aws_access_key_id=LAB_CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=LAB_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         region_name=region,
+        botocore_session=_botocore_session(),
     )
     if account is None:
         return base
@@ -59,11 +73,20 @@ def make_session(endpoint: str, account: str | None = None, region: str = REGION
         aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["SessionToken"],
         region_name=region,
+        botocore_session=_botocore_session(),
     )
 
 
 class Account(SimpleNamespace):
     """Clients for one fresh account: aws.ssm, aws.ec2, aws.client('s3'), aws.account, aws.region."""
+
+    @functools.cached_property
+    def ssm(self):
+        return self.client("ssm")
+
+    @functools.cached_property
+    def ec2(self):
+        return self.client("ec2")
 
     def client(self, service: str, region: str | None = None):
         return self.session.client(service, endpoint_url=self.endpoint, region_name=region or self.region)
@@ -80,10 +103,7 @@ def aws(lab_server) -> Account:
     endpoint = lab_server.env["AWS_ENDPOINT_URL"]
     account = str(next(_accounts))
     session = make_session(endpoint, account)
-    acct = Account(account=account, region=REGION, endpoint=endpoint, session=session)
-    acct.ssm = acct.client("ssm")
-    acct.ec2 = acct.client("ec2")
-    return acct
+    return Account(account=account, region=REGION, endpoint=endpoint, session=session)
 
 
 @pytest.fixture(autouse=True)

@@ -14,43 +14,70 @@ from functools import partial
 
 import pytest
 
-from fleetlab import agent, catalog, commands
+from conftest import REGION, make_session
+from fleetlab import agent, catalog, commands, provision
 from fleetlab.platforms import PLATFORMS
 
 DAY = datetime.timedelta(days=1)
-GROUP = "agent-test"
+HOUR = datetime.timedelta(hours=1)
+# One account for the module: a fresh account per test costs about a second of client set-up, so each test keeps
+# to its own patch group and S3 keys instead. conftest numbers its accounts from 200000000001 up.
+ACCOUNT = "299000000001"
 
 
-# --- helpers -----------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def account(lab_server):
+    session = make_session(lab_server.env["AWS_ENDPOINT_URL"], ACCOUNT)
+    ssm = session.client("ssm", endpoint_url=lab_server.env["AWS_ENDPOINT_URL"])
+    s3 = session.client("s3", endpoint_url=lab_server.env["AWS_ENDPOINT_URL"])
+    s3.create_bucket(Bucket="agent-test", CreateBucketConfiguration={"LocationConstraint": REGION})
+    return ssm, s3
 
-def _node(aws, platform_key: str, installed: dict[str, str]):
-    """A managed node in the patch group GROUP with exactly `installed`."""
-    (node,) = aws.launch(platform_key, tags={"PatchGroup": GROUP})
-    node.installed = dict(installed)
-    return node
+
+@pytest.fixture
+def env(lab, account, request):
+    ssm, s3 = account
+    return Patching(lab, ssm, s3, group=request.node.name)
 
 
-def _baseline(aws, operating_system: str, rules: list[dict] | None = None, **extra) -> str:
-    """A custom baseline registered for GROUP."""
-    if rules is not None:
-        extra["ApprovalRules"] = {"PatchRules": rules}
-    baseline_id = aws.ssm.create_patch_baseline(Name=f"agent-{operating_system.lower()}",
-                                                OperatingSystem=operating_system, **extra)["BaselineId"]
-    aws.ssm.register_patch_baseline_for_patch_group(BaselineId=baseline_id, PatchGroup=GROUP)
-    return baseline_id
+class Patching:
+    """One test's world: its patch group, nodes, baseline and S3 objects, and the agent run on its nodes."""
+
+    def __init__(self, lab, ssm, s3, group: str) -> None:
+        self.lab, self.ssm, self.s3, self.group = lab, ssm, s3, group
+
+    def node(self, platform_key: str, installed: dict[str, str] | None = None):
+        """A managed node of the test's patch group; with `installed`, exactly those packages."""
+        (node,) = provision.launch_nodes(ACCOUNT, REGION, platform_key, 1, {"PatchGroup": self.group})
+        if installed is not None:
+            node.installed = dict(installed)
+        return node
+
+    def baseline(self, operating_system: str, rules: list[dict] | None = None, **extra) -> str:
+        """A custom baseline registered for the test's patch group."""
+        if rules is not None:
+            extra["ApprovalRules"] = {"PatchRules": rules}
+        baseline_id = self.ssm.create_patch_baseline(Name=f"agent-{operating_system.lower()}",
+                                                     OperatingSystem=operating_system, **extra)["BaselineId"]
+        self.ssm.register_patch_baseline_for_patch_group(BaselineId=baseline_id, PatchGroup=self.group)
+        return baseline_id
+
+    def put(self, name: str, body: str) -> str:
+        key = f"{self.group}/{name}"
+        self.s3.put_object(Bucket="agent-test", Key=key, Body=body.encode())
+        return f"s3://agent-test/{key}"
+
+    def run(self, node, now: datetime.datetime, command_id: str = "11111111-2222-3333-4444-555555555555",
+            **parameters) -> agent.AgentResult:
+        """AWS-RunPatchBaseline on `node` as the command worker runs it (under the lab lock, the account's S3)."""
+        with self.lab.lock:
+            return agent.run_patch_baseline(
+                self.lab.region(ACCOUNT, REGION), node, {k: [v] for k, v in parameters.items()}, now=now,
+                command_id=command_id, read_s3=partial(commands.read_s3, ACCOUNT))
 
 
 def _rule(*filters: tuple[str, list[str]], **options) -> dict:
     return {"PatchFilterGroup": {"PatchFilters": [{"Key": k, "Values": v} for k, v in filters]}, **options}
-
-
-def _run(lab, aws, node, now: datetime.datetime, command_id: str = "11111111-2222-3333-4444-555555555555",
-         **parameters) -> agent.AgentResult:
-    """AWS-RunPatchBaseline on `node` as the command worker runs it (under the lab lock, S3 of the account)."""
-    with lab.lock:
-        return agent.run_patch_baseline(
-            lab.region(aws.account, aws.region), node, {k: [v] for k, v in parameters.items()}, now=now,
-            command_id=command_id, read_s3=partial(commands.read_s3, aws.account))
 
 
 def _states(node) -> dict[str, str]:
@@ -79,14 +106,6 @@ def _find(platform_key: str, predicate):
 def _at_version(platform_key: str, package_name: str, version: str) -> dict[str, str]:
     """`package_name` and its sibling binaries installed at `version` (nothing else)."""
     return {name: version for name in _source(platform_key, package_name)}
-
-
-def _put(aws, key: str, body: str) -> str:
-    s3 = aws.client("s3")
-    bucket = f"agent-test-{aws.account}"
-    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": aws.region})
-    s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
-    return f"s3://{bucket}/{key}"
 
 
 # --- catalog -------------------------------------------------------------------------------------------------------
@@ -123,29 +142,29 @@ def _security_then_updates(versions, index):
             and current.release_day - previous.release_day >= 2 and previous.release_day >= catalog.FIRST_RELEASE_DAY)
 
 
-def test_ubuntu_security_only_baseline_ignores_a_candidate_from_the_updates_pocket(lab, aws):
+def test_ubuntu_security_only_baseline_ignores_a_candidate_from_the_updates_pocket(env):
     package, index = _find("ubuntu-22.04", _security_then_updates)
     security, updates = package.versions[index - 1], package.versions[index]
-    node = _node(aws, "ubuntu-22.04", _at_version("ubuntu-22.04", package.name, package.versions[index - 2].version))
-    _baseline(aws, "UBUNTU", [_rule(("PRODUCT", ["*"]), ("PRIORITY", ["*"]))])
+    node = env.node("ubuntu-22.04", _at_version("ubuntu-22.04", package.name, package.versions[index - 2].version))
+    env.baseline("UBUNTU", [_rule(("PRODUCT", ["*"]), ("PRIORITY", ["*"]))])
 
     # While the security upload is the candidate, it is approved.
-    _run(lab, aws, node, security.released + DAY, Operation="Scan")
+    env.run(node, security.released + DAY, Operation="Scan")
     assert _states(node)[security.kb_id] == "MISSING"
     # Once a newer version is in -updates, apt's candidate is not a security update: nothing is approved.
-    _run(lab, aws, node, updates.released + DAY, Operation="Scan")
+    env.run(node, updates.released + DAY, Operation="Scan")
     assert _states(node)[security.kb_id] != "MISSING" and node.patch_state["MissingCount"] == 0
-    result = _run(lab, aws, node, updates.released + DAY, Operation="Install")
+    result = env.run(node, updates.released + DAY, Operation="Install")
     assert result.installed == [] and node.installed[package.name] == package.versions[index - 2].version
 
 
-def test_ubuntu_enable_non_security_approves_the_updates_candidate(lab, aws):
+def test_ubuntu_enable_non_security_approves_the_updates_candidate(env):
     package, index = _find("ubuntu-22.04", _security_then_updates)
     updates = package.versions[index]
-    node = _node(aws, "ubuntu-22.04", _at_version("ubuntu-22.04", package.name, package.versions[index - 2].version))
-    _baseline(aws, "UBUNTU", [_rule(("PRODUCT", ["Ubuntu22.04"]), ("PRIORITY", ["*"]), EnableNonSecurity=True)])
+    node = env.node("ubuntu-22.04", _at_version("ubuntu-22.04", package.name, package.versions[index - 2].version))
+    env.baseline("UBUNTU", [_rule(("PRODUCT", ["Ubuntu22.04"]), ("PRIORITY", ["*"]), EnableNonSecurity=True)])
 
-    result = _run(lab, aws, node, updates.released + DAY, Operation="Install")
+    result = env.run(node, updates.released + DAY, Operation="Install")
 
     assert {(i["package"], i["to_version"]) for i in result.installed} >= {(package.name, updates.version)}
     assert node.installed[package.name] == updates.version
@@ -153,20 +172,20 @@ def test_ubuntu_enable_non_security_approves_the_updates_candidate(lab, aws):
 
 # --- Amazon Linux: ApproveAfterDays against the lab clock ---------------------------------------------------------
 
-def test_amazon_linux_approve_after_days_counts_from_the_release_date(lab, aws, monkeypatch):
+def test_amazon_linux_approve_after_days_counts_from_the_release_date(env, monkeypatch):
     def last_security_update(versions, index):
         return (index == len(versions) - 1 and versions[index].classification == "Security"
                 and versions[index].release_day >= catalog.FIRST_RELEASE_DAY)
 
     package, index = _find("amzn-2", last_security_update)
     update = package.versions[index]
-    node = _node(aws, "amzn-2", _at_version("amzn-2", package.name, package.versions[index - 1].version))
-    _baseline(aws, "AMAZON_LINUX_2", [_rule(("PRODUCT", ["*"]), ("CLASSIFICATION", ["Security"]),
-                                            ("SEVERITY", ["*"]), ApproveAfterDays=7)])
+    node = env.node("amzn-2", _at_version("amzn-2", package.name, package.versions[index - 1].version))
+    env.baseline("AMAZON_LINUX_2", [_rule(("PRODUCT", ["*"]), ("CLASSIFICATION", ["Security"]),
+                                          ("SEVERITY", ["*"]), ApproveAfterDays=7)])
 
     def scan_on(moment: datetime.datetime) -> str:
-        monkeypatch.setattr(lab.clock, "offset", moment - (lab.clock.now() - lab.clock.offset))
-        _run(lab, aws, node, lab.clock.now(), Operation="Scan")
+        monkeypatch.setattr(env.lab.clock, "offset", moment - (env.lab.clock.now() - env.lab.clock.offset))
+        env.run(node, env.lab.clock.now(), Operation="Scan")
         return _states(node)[update.kb_id]
 
     assert scan_on(update.released + 6 * DAY) != "MISSING"
@@ -186,13 +205,14 @@ def _openssl_update(platform_key: str):
     return versions[versions.index(update) - 1].version, update
 
 
-def test_explicit_approval_installs_only_that_package_and_its_dependencies(lab, aws):
+def test_explicit_approval_installs_only_that_package_and_its_dependencies(env):
     before, update = _openssl_update("amzn-2023")
-    installed = {**_at_version("amzn-2023", "openssl", before), **_at_version("amzn-2023", "sudo", "1.9.15-1.p5.amzn2023.0.1")}
-    node = _node(aws, "amzn-2023", installed)
-    _baseline(aws, "AMAZON_LINUX_2023", ApprovedPatches=["openssl"])
+    sudo = catalog.catalog_for(PLATFORMS["amzn-2023"]).packages["sudo"].versions[0].version
+    installed = {**_at_version("amzn-2023", "openssl", before), **_at_version("amzn-2023", "sudo", sudo)}
+    node = env.node("amzn-2023", installed)
+    env.baseline("AMAZON_LINUX_2023", ApprovedPatches=["openssl"])
 
-    result = _run(lab, aws, node, update.released + DAY, Operation="Install")
+    result = env.run(node, update.released + DAY, Operation="Install")
 
     assert {(i["package"], i["dependency"]) for i in result.installed} == {("openssl", False), ("openssl-libs", True)}
     assert node.installed["sudo"] == installed["sudo"]
@@ -200,25 +220,25 @@ def test_explicit_approval_installs_only_that_package_and_its_dependencies(lab, 
     assert states["openssl.x86_64"] == "INSTALLED" and states["openssl-libs.x86_64"] == "INSTALLED_OTHER"
 
 
-def test_rejected_package_is_installed_as_a_dependency_unless_blocked(lab, aws):
+def test_rejected_package_is_installed_as_a_dependency_unless_blocked(env):
     before, update = _openssl_update("amzn-2023")
-    allow = _node(aws, "amzn-2023", _at_version("amzn-2023", "openssl", before))
-    _baseline(aws, "AMAZON_LINUX_2023", ApprovedPatches=["openssl"], RejectedPatches=["openssl-libs"])
+    allow = env.node("amzn-2023", _at_version("amzn-2023", "openssl", before))
+    env.baseline("AMAZON_LINUX_2023", ApprovedPatches=["openssl"], RejectedPatches=["openssl-libs"])
 
-    result = _run(lab, aws, allow, update.released + DAY, Operation="Install")
+    result = env.run(allow, update.released + DAY, Operation="Install")
     assert {i["package"] for i in result.installed} == {"openssl", "openssl-libs"}
     assert _states(allow)["openssl-libs.x86_64"] == "INSTALLED_OTHER"
 
 
-def test_block_never_installs_a_rejected_package_nor_what_needs_it(lab, aws):
+def test_block_never_installs_a_rejected_package_nor_what_needs_it(env):
     before, update = _openssl_update("amzn-2023")
-    node = _node(aws, "amzn-2023", _at_version("amzn-2023", "openssl", before))
-    _baseline(aws, "AMAZON_LINUX_2023", ApprovedPatches=["openssl"], RejectedPatches=["openssl-libs"],
-              RejectedPatchesAction="BLOCK")
+    node = env.node("amzn-2023", _at_version("amzn-2023", "openssl", before))
+    env.baseline("AMAZON_LINUX_2023", ApprovedPatches=["openssl"], RejectedPatches=["openssl-libs"],
+                 RejectedPatchesAction="BLOCK")
 
-    _run(lab, aws, node, update.released + DAY, Operation="Scan")
+    env.run(node, update.released + DAY, Operation="Scan")
     assert _states(node) == {"openssl.x86_64": "MISSING", "openssl-libs.x86_64": "INSTALLED_REJECTED"}
-    result = _run(lab, aws, node, update.released + DAY, Operation="Install")
+    result = env.run(node, update.released + DAY, Operation="Install")
     assert result.status == "Failed" and result.installed == []
     assert node.installed == _at_version("amzn-2023", "openssl", before)
     assert _states(node)["openssl.x86_64"] == "FAILED"
@@ -227,22 +247,22 @@ def test_block_never_installs_a_rejected_package_nor_what_needs_it(lab, aws):
 
 # --- Install: exactly the approved set --------------------------------------------------------------------------
 
-def test_install_changes_exactly_the_packages_the_scan_reported_missing(lab, aws):
-    (node,) = aws.launch("ubuntu-22.04", tags={"PatchGroup": GROUP})
-    _baseline(aws, "UBUNTU", [_rule(("PRODUCT", ["*"]), ("PRIORITY", ["*"]))])
-    now = lab.clock.now() + 30 * DAY
+def test_install_changes_exactly_the_packages_the_scan_reported_missing(env):
+    node = env.node("ubuntu-22.04")
+    env.baseline("UBUNTU", [_rule(("PRODUCT", ["*"]), ("PRIORITY", ["*"]))])
+    now = env.lab.clock.now() + 30 * DAY
 
-    _run(lab, aws, node, now, Operation="Scan")
+    env.run(node, now, Operation="Scan")
     missing = {row["Title"] for row in node.patch_rows if row["State"] == "MISSING"}
     assert missing, "a node launched with older packages has approved security updates 30 days later"
     before = dict(node.installed)
-    result = _run(lab, aws, node, now, Operation="Install", command_id="99999999-2222-3333-4444-555555555555")
+    result = env.run(node, now, Operation="Install", command_id="99999999-2222-3333-4444-555555555555")
 
     requested = {f"{i['kb_id']}:{i['to_version']}" for i in result.installed if not i["dependency"]}
     assert requested == missing
     changed = {name for name, version in node.installed.items() if before.get(name) != version}
     assert changed == {i["package"] for i in result.installed}
-    log = [e for e in lab.install_log if e["command_id"] == "99999999-2222-3333-4444-555555555555"]
+    log = [e for e in env.lab.install_log if e["command_id"] == "99999999-2222-3333-4444-555555555555"]
     assert {(e["node_id"], e["package"], e["from_version"], e["to_version"]) for e in log} == {
         (node.node_id, i["package"], i["from_version"], i["to_version"]) for i in result.installed}
     assert result.rebooted and node.last_boot == now
@@ -250,13 +270,13 @@ def test_install_changes_exactly_the_packages_the_scan_reported_missing(lab, aws
     assert all(row["InstalledTime"] == now for row in node.patch_rows if row["Title"] in missing)
 
 
-def test_failed_install_changes_nothing_and_reports_failed(lab, aws):
-    (node,) = aws.launch("amzn-2", tags={"PatchGroup": GROUP})
-    _baseline(aws, "AMAZON_LINUX_2", [_rule(("CLASSIFICATION", ["*"]), ApproveAfterDays=0)])
+def test_failed_install_changes_nothing_and_reports_failed(env):
+    node = env.node("amzn-2")
+    env.baseline("AMAZON_LINUX_2", [_rule(("CLASSIFICATION", ["*"]), ApproveAfterDays=0)])
     node.fail_install = "dpkg was interrupted"
     before = dict(node.installed)
 
-    result = _run(lab, aws, node, lab.clock.now() + 30 * DAY, Operation="Install")
+    result = env.run(node, env.lab.clock.now() + 30 * DAY, Operation="Install")
 
     assert result.status == "Failed" and result.response_code != 0 and "dpkg was interrupted" in result.output
     assert node.installed == before and node.fail_install is None
@@ -265,22 +285,22 @@ def test_failed_install_changes_nothing_and_reports_failed(lab, aws):
 
 # --- RebootOption ------------------------------------------------------------------------------------------------
 
-def test_no_reboot_leaves_installed_patches_pending_until_a_reboot(lab, aws):
-    (node,) = aws.launch("amzn-2023", tags={"PatchGroup": GROUP})
-    _baseline(aws, "AMAZON_LINUX_2023", [_rule(("CLASSIFICATION", ["*"]), ApproveAfterDays=0)])
-    booted, now = node.last_boot, lab.clock.now() + 30 * DAY
+def test_no_reboot_leaves_installed_patches_pending_until_a_reboot(env):
+    node = env.node("amzn-2023")
+    env.baseline("AMAZON_LINUX_2023", [_rule(("CLASSIFICATION", ["*"]), ApproveAfterDays=0)])
+    booted, now = node.last_boot, catalog.release_time(30) + 12 * HOUR  # later runs stay on the same day
 
-    result = _run(lab, aws, node, now, Operation="Install", RebootOption="NoReboot")
+    result = env.run(node, now, Operation="Install", RebootOption="NoReboot")
     assert result.installed and not result.rebooted and node.last_boot == booted
     pending = {row["KBId"] for row in node.patch_rows if row["State"] == "INSTALLED_PENDING_REBOOT"}
     assert pending == {i["kb_id"] for i in result.installed}
     assert node.patch_state["LastNoRebootInstallOperationTime"] == now
-    _run(lab, aws, node, now, Operation="Scan")
+    env.run(node, now, Operation="Scan")
     assert node.patch_state["InstalledPendingRebootCount"] == len(pending)
 
     # An Install with RebootIfNeeded reboots for pending patches even when it installs nothing.
-    later = now + DAY
-    result = _run(lab, aws, node, later, Operation="Install", RebootOption="RebootIfNeeded")
+    later = now + HOUR
+    result = env.run(node, later, Operation="Install", RebootOption="RebootIfNeeded")
     assert result.installed == [] and result.rebooted and node.last_boot == later
     assert node.patch_state["InstalledPendingRebootCount"] == 0
     assert node.patch_state["LastNoRebootInstallOperationTime"] == now
@@ -288,22 +308,22 @@ def test_no_reboot_leaves_installed_patches_pending_until_a_reboot(lab, aws):
 
 # --- InstallOverrideList and BaselineOverride ---------------------------------------------------------------------
 
-def test_install_override_list_installs_exactly_the_listed_patches(lab, aws):
+def test_install_override_list_installs_exactly_the_listed_patches(env):
     cat = catalog.catalog_for(PLATFORMS["ubuntu-22.04"])
     curl_versions = cat.packages["curl"].versions
     sudo_versions = cat.packages["sudo"].versions
     installed = {**_at_version("ubuntu-22.04", "curl", curl_versions[0].version),
                  **_at_version("ubuntu-22.04", "sudo", sudo_versions[0].version),
                  **_at_version("ubuntu-22.04", "bash", cat.packages["bash"].versions[0].version)}
-    node = _node(aws, "ubuntu-22.04", installed)
+    node = env.node("ubuntu-22.04", installed)
     # The baseline approves nothing and rejects curl: the override list skips both.
-    _baseline(aws, "UBUNTU", [_rule(("PRODUCT", ["*"]), ("PRIORITY", ["Extra"]))], RejectedPatches=["curl"])
-    now = lab.clock.now() + 60 * DAY
-    url = _put(aws, "lists/override.yaml", "patches:\n"
-               "  - id: 'curl.amd64'\n"
-               f"  - id: 'sudo.*'\n    title: '{sudo_versions[1].version}'\n")
+    env.baseline("UBUNTU", [_rule(("PRODUCT", ["*"]), ("PRIORITY", ["Extra"]))], RejectedPatches=["curl"])
+    now = env.lab.clock.now() + 60 * DAY
+    url = env.put("lists/override.yaml", "patches:\n"
+                  "  - id: 'curl.amd64'\n"
+                  f"  - id: 'sudo.*'\n    title: '{sudo_versions[1].version}'\n")
 
-    result = _run(lab, aws, node, now, Operation="Install", InstallOverrideList=url)
+    result = env.run(node, now, Operation="Install", InstallOverrideList=url)
 
     assert result.status == "Success"
     assert {(i["package"], i["to_version"]) for i in result.installed} == {
@@ -316,44 +336,44 @@ def test_install_override_list_installs_exactly_the_listed_patches(lab, aws):
 
     # Scan ignores the override list.
     before = dict(node.installed)
-    result = _run(lab, aws, node, now, Operation="Scan", InstallOverrideList=url)
+    result = env.run(node, now, Operation="Scan", InstallOverrideList=url)
     assert result.installed == [] and node.installed == before and "InstallOverrideList" not in node.patch_state
 
 
-def test_install_override_list_cannot_be_combined_with_a_baseline_override(lab, aws):
-    (node,) = aws.launch("amzn-2", tags={"PatchGroup": GROUP})
-    _baseline(aws, "AMAZON_LINUX_2", [_rule(("CLASSIFICATION", ["*"]), ApproveAfterDays=0)])
+def test_install_override_list_cannot_be_combined_with_a_baseline_override(env):
+    node = env.node("amzn-2")
+    env.baseline("AMAZON_LINUX_2", [_rule(("CLASSIFICATION", ["*"]), ApproveAfterDays=0)])
     before = dict(node.installed)
-    url = _put(aws, "override.yaml", "patches:\n  - id: 'kernel.x86_64'\n")
+    url = env.put("override.yaml", "patches:\n  - id: 'kernel.x86_64'\n")
 
-    result = _run(lab, aws, node, lab.clock.now() + 30 * DAY, Operation="Install", InstallOverrideList=url,
-                  BaselineOverride=url)
+    result = env.run(node, env.lab.clock.now() + 30 * DAY, Operation="Install", InstallOverrideList=url,
+                     BaselineOverride=url)
 
     assert result.status == "Failed" and "cannot be used together" in result.output
     assert node.installed == before and node.patch_state is None
 
 
-def test_missing_override_list_fails_the_document(lab, aws):
-    (node,) = aws.launch("amzn-2", tags={"PatchGroup": GROUP})
-    _baseline(aws, "AMAZON_LINUX_2", [_rule(("CLASSIFICATION", ["*"]), ApproveAfterDays=0)])
+def test_missing_override_list_fails_the_document(env):
+    node = env.node("amzn-2")
+    env.baseline("AMAZON_LINUX_2", [_rule(("CLASSIFICATION", ["*"]), ApproveAfterDays=0)])
 
-    result = _run(lab, aws, node, lab.clock.now(), Operation="Install",
-                  InstallOverrideList=f"s3://agent-test-{aws.account}-none/list.yaml")
+    result = env.run(node, env.lab.clock.now(), Operation="Install",
+                     InstallOverrideList="s3://agent-test/no-such-list.yaml")
 
     assert result.status == "Failed" and "Unable to download" in result.output and node.patch_state is None
 
 
-def test_baseline_override_applies_its_rules_but_keeps_the_recorded_compliance(lab, aws):
-    (node,) = aws.launch("amzn-2023", tags={"PatchGroup": GROUP})
-    _baseline(aws, "AMAZON_LINUX_2023", [_rule(("CLASSIFICATION", ["Enhancement"]), ApproveAfterDays=360)])
-    now = lab.clock.now() + 30 * DAY
-    _run(lab, aws, node, now, Operation="Scan")
+def test_baseline_override_applies_its_rules_but_keeps_the_recorded_compliance(env):
+    node = env.node("amzn-2023")
+    env.baseline("AMAZON_LINUX_2023", [_rule(("CLASSIFICATION", ["Enhancement"]), ApproveAfterDays=360)])
+    now = env.lab.clock.now() + 30 * DAY
+    env.run(node, now, Operation="Scan")
     recorded = node.patch_state
     override = [{"OperatingSystem": "AMAZON_LINUX_2023", "ApprovalRules": {"PatchRules": [
         _rule(("CLASSIFICATION", ["*"]), ApproveAfterDays=0)]}}]
-    url = _put(aws, "override.json", json.dumps(override))
+    url = env.put("override.json", json.dumps(override))
 
-    result = _run(lab, aws, node, now, Operation="Install", BaselineOverride=url)
+    result = env.run(node, now, Operation="Install", BaselineOverride=url)
 
     assert result.installed and result.status == "Success"
     assert node.patch_state is recorded  # "doesn't overwrite the patch compliance"
@@ -361,7 +381,7 @@ def test_baseline_override_applies_its_rules_but_keeps_the_recorded_compliance(l
 
 # --- SnapshotId ----------------------------------------------------------------------------------------------------
 
-def test_snapshot_id_gives_every_node_the_evaluation_time_of_its_first_use(lab, aws):
+def test_snapshot_id_gives_every_node_the_evaluation_time_of_its_first_use(env):
     def late_update(versions, index):
         return versions[index].classification == "Security" and versions[index].release_day >= 0 \
             and index == len(versions) - 1
@@ -369,36 +389,36 @@ def test_snapshot_id_gives_every_node_the_evaluation_time_of_its_first_use(lab, 
     package, index = _find("amzn-2", late_update)
     update = package.versions[index]
     installed = _at_version("amzn-2", package.name, package.versions[index - 1].version)
-    first, second, third = (_node(aws, "amzn-2", installed) for _ in range(3))
-    _baseline(aws, "AMAZON_LINUX_2", [_rule(("CLASSIFICATION", ["*"]), ApproveAfterDays=0)])
+    first, second, third = (env.node("amzn-2", installed) for _ in range(3))
+    env.baseline("AMAZON_LINUX_2", [_rule(("CLASSIFICATION", ["*"]), ApproveAfterDays=0)])
     snapshot = "0f6a1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b"
 
-    _run(lab, aws, first, update.released - DAY, Operation="Scan", SnapshotId=snapshot)
-    _run(lab, aws, second, update.released + DAY, Operation="Scan", SnapshotId=snapshot)
-    _run(lab, aws, third, update.released + DAY, Operation="Scan")
+    env.run(first, update.released - DAY, Operation="Scan", SnapshotId=snapshot)
+    env.run(second, update.released + DAY, Operation="Scan", SnapshotId=snapshot)
+    env.run(third, update.released + DAY, Operation="Scan")
 
     assert _states(first)[update.kb_id] == _states(second)[update.kb_id] != "MISSING"
     assert _states(third)[update.kb_id] == "MISSING"
     assert second.patch_state["SnapshotId"] == snapshot != third.patch_state["SnapshotId"]
     # A snapshot lasts three days; the same id then makes a new one.
-    _run(lab, aws, second, update.released + 4 * DAY, Operation="Scan", SnapshotId=snapshot)
+    env.run(second, update.released + 4 * DAY, Operation="Scan", SnapshotId=snapshot)
     assert _states(second)[update.kb_id] == "MISSING"
 
 
 # --- Windows ---------------------------------------------------------------------------------------------------------
 
-def test_windows_rules_filter_on_classification_and_msrc_severity(lab, aws):
+def test_windows_rules_filter_on_classification_and_msrc_severity(env):
     cat = catalog.catalog_for(PLATFORMS["windows-2022"])
     oldest = {name: package.versions[0] for name, package in cat.packages.items() if name != "sqlserver"}
-    node = _node(aws, "windows-2022", {u.version: "installed" for u in oldest.values()})
-    _baseline(aws, "WINDOWS", [_rule(("PRODUCT", ["WindowsServer2022"]), ("CLASSIFICATION", ["SecurityUpdates"]),
-                                     ("MSRC_SEVERITY", ["Critical"]), ApproveAfterDays=0),
-                               _rule(("PATCH_SET", ["APPLICATION"]), ("PRODUCT", ["*"]), ApproveAfterDays=0)])
-    now = lab.clock.now()
+    node = env.node("windows-2022", {u.version: "installed" for u in oldest.values()})
+    env.baseline("WINDOWS", [_rule(("PRODUCT", ["WindowsServer2022"]), ("CLASSIFICATION", ["SecurityUpdates"]),
+                                   ("MSRC_SEVERITY", ["Critical"]), ApproveAfterDays=0),
+                             _rule(("PATCH_SET", ["APPLICATION"]), ("PRODUCT", ["*"]), ApproveAfterDays=0)])
+    now = env.lab.clock.now()
     newest = {name: [u for u in package.versions if u.released <= now][-1]
               for name, package in cat.packages.items()}
 
-    result = _run(lab, aws, node, now, Operation="Install")
+    result = env.run(node, now, Operation="Install")
 
     # Only the newest cumulative update (SecurityUpdates, Critical): not .NET (Important), not the preview (Updates).
     assert [(i["package"], i["from_version"]) for i in result.installed] == [
@@ -412,3 +432,27 @@ def test_windows_rules_filter_on_classification_and_msrc_severity(lab, aws):
     row = next(r for r in node.patch_rows if r["KBId"] == newest["cumulative"].version)
     assert (row["Classification"], row["Severity"]) == ("SecurityUpdates", "Critical")
     assert row["Title"].endswith(f"({newest['cumulative'].version})")
+
+
+# --- through the API ----------------------------------------------------------------------------------------------
+
+def test_send_command_runs_the_agent_and_the_compliance_apis_serve_its_report(env, control):
+    """SendCommand -> the agent -> DescribeInstancePatchStates / DescribeInstancePatches (model-checked output)."""
+    node = env.node("ubuntu-24.04")
+    env.baseline("UBUNTU", [_rule(("PRODUCT", ["*"]), ("PRIORITY", ["*"]))])
+
+    command_id = env.ssm.send_command(InstanceIds=[node.node_id], DocumentName="AWS-RunPatchBaseline",
+                                      Parameters={"Operation": ["Install"], "RebootOption": ["NoReboot"]}
+                                      )["Command"]["CommandId"]
+    assert control.post("/commands/wait", {"account": ACCOUNT, "region": REGION, "command_id": command_id})["done"]
+
+    invocation = env.ssm.get_command_invocation(CommandId=command_id, InstanceId=node.node_id,
+                                                PluginName="PatchLinux")
+    assert invocation["Status"] == "Success" and "RebootOption: NoReboot" in invocation["StandardOutputContent"]
+    (state,) = env.ssm.describe_instance_patch_states(InstanceIds=[node.node_id])["InstancePatchStates"]
+    assert state["PatchGroup"] == env.group and state["Operation"] == "Install"
+    installed = {e["package"] for e in env.lab.install_log if e["command_id"] == command_id}
+    assert installed and state["InstalledPendingRebootCount"] == len(installed)
+    pending = env.ssm.describe_instance_patches(InstanceId=node.node_id, Filters=[
+        {"Key": "State", "Values": ["InstalledPendingReboot"]}])["Patches"]
+    assert {p["KBId"].rsplit(".", 1)[0] for p in pending} == installed

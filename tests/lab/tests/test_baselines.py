@@ -177,14 +177,23 @@ def test_create_rejects_what_aws_rejects_and_creates_nothing(readonly_ssm, reque
     assert _own_baselines(readonly_ssm) == []
 
 
-def test_valid_patch_names_per_os_are_accepted(aws):
+def test_valid_requests_of_each_os_are_accepted(aws):
     _create(aws.ssm, ApprovedPatches=["ALAS-2023-123", "CVE-2024-3094", "1234567", "dbus-1:1.12.28-1.amzn2.x86_64"],
-            RejectedPatches=["kernel*"])
+            RejectedPatches=["kernel*"], Sources=[{"Name": "internal", "Products": ["AmazonLinux2"],
+                                                   "Configuration": "[internal]\nbaseurl=https://repo.example"}])
+    _create(aws.ssm, operating_system="AMAZON_LINUX_2023", rules={"PatchRules": [{
+        "PatchFilterGroup": {"PatchFilters": [{"Key": "SEVERITY", "Values": ["Critical", "None"]}]},
+        "ApproveUntilDate": "2026-01-31"}]})
     _create(aws.ssm, operating_system="UBUNTU", rules=UBUNTU_SECURITY_RULES, ApprovedPatches=["libssl3"],
             RejectedPatches=["linux-image-generic"])
-    aws.ssm.create_patch_baseline(Name="win", OperatingSystem="WINDOWS", ApprovedPatches=["KB4565511", "MS17-010"])
+    _create(aws.ssm, operating_system="WINDOWS", rules={"PatchRules": [{
+        "PatchFilterGroup": {"PatchFilters": [
+            {"Key": "PATCH_SET", "Values": ["APPLICATION"]}, {"Key": "PRODUCT_FAMILY", "Values": ["Office"]},
+            {"Key": "PRODUCT", "Values": ["Office 2016"]}, {"Key": "MSRC_SEVERITY", "Values": ["Critical"]}]},
+        "ApproveAfterDays": 0}]}, ApprovedPatches=["KB4565511", "MS17-010"],
+        AvailableSecurityUpdatesComplianceStatus="NON_COMPLIANT")
 
-    assert len(_own_baselines(aws.ssm)) == 3
+    assert len(_own_baselines(aws.ssm)) == 4
 
 
 def test_wildcard_and_every_documented_value_are_accepted(aws):
@@ -412,10 +421,11 @@ def test_aws_owned_ids_are_stable_per_region_and_differ_between_regions():
     assert first.startswith("arn:aws:ssm:eu-west-1:") and ":patchbaseline/pb-" in first
 
 
-def test_every_operating_system_has_one_predefined_default():
+def test_every_operating_system_of_the_model_has_a_predefined_default_and_filter_keys():
     for operating_system in baselines.OPERATING_SYSTEMS:
         record = baselines.aws_owned_baseline("eu-west-1", operating_system)
         assert record["OperatingSystem"] == operating_system and record["Name"].startswith("AWS-")
+        assert "PRODUCT" in baselines.PATCH_PROPERTIES[operating_system]
 
 
 # ---------------------------------------------------------------------------------------------- patch groups

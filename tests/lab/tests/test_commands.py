@@ -4,7 +4,7 @@ from __future__ import annotations
 import botocore.exceptions
 import pytest
 
-from fleetlab import catalog, commands
+from fleetlab import catalog
 
 STATE_FILTER = {"Key": "State", "Values": ["Missing"]}
 
@@ -359,11 +359,15 @@ def test_output_goes_to_s3_at_the_documented_key(aws, control):
     assert _code(excinfo) == "InvalidOutputFolder"
 
 
-def test_plugin_output_is_cut_at_2500_characters_like_the_agent():
-    long_output = "x" * 3000
-    cut = commands._truncated(long_output)
-    assert len(cut) == 2500 and cut.endswith("\n---Output truncated---")
-    assert commands._truncated("short") == "short"
+def test_plugin_output_keeps_2500_characters_and_get_command_invocation_24000(aws, control):
+    node = aws.launch("amzn-2023", 1)[0]
+    node.fail_install = "transaction check error: " + "file conflicts with another package; " * 100
+    command = _run(control, aws, "Install", [node])
+    plugin = _invocations(aws, command["CommandId"], details=True)[node.node_id]["CommandPlugins"][1]
+    full = aws.ssm.get_command_invocation(CommandId=command["CommandId"], InstanceId=node.node_id,
+                                          PluginName="PatchLinux")["StandardOutputContent"]
+    assert len(full) > 2500 and node.fail_install is None and "file conflicts" in full
+    assert plugin["Output"] == full[:2478] + "\n---Output truncated---"
 
 
 # --- what SendCommand and the readers reject ---------------------------------------------------------------------

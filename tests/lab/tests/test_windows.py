@@ -201,7 +201,7 @@ def test_window_lifecycle_round_trips_every_field(aws, control, lab):
     assert ("MaintenanceWindow", window_id) not in lab.region(aws.account, aws.region).tags
 
 
-@pytest.mark.parametrize("overrides, message", [
+INVALID_WINDOWS = [
     ({"Cutoff": 4, "Duration": 4}, "Cutoff was 4"),
     ({"Schedule": "rate(7 days)", "ScheduleOffset": 2}, "ScheduleOffset"),
     ({"ScheduleTimezone": "Mars/Olympus_Mons"}, "ScheduleTimezone"),
@@ -214,12 +214,15 @@ def test_window_lifecycle_round_trips_every_field(aws, control, lab):
     ({"Cutoff": 24, "Duration": 24}, "cutoff"),
     ({"ScheduleOffset": 7}, "scheduleOffset"),
     ({"Name": "has spaces"}, "name"),
-])
-def test_invalid_windows_are_rejected_and_nothing_is_created(aws, overrides, message):
-    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
-        _window(aws, **overrides)
-    assert _code(excinfo) == "ValidationException"
-    assert message in str(excinfo.value)
+]
+
+
+def test_invalid_windows_are_rejected_and_nothing_is_created(aws):
+    for overrides, message in INVALID_WINDOWS:
+        with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+            _window(aws, **overrides)
+        assert _code(excinfo) == "ValidationException", overrides
+        assert message in str(excinfo.value), overrides
     assert _windows(aws) == []
 
 
@@ -394,18 +397,22 @@ def test_target_lifecycle_round_trips_and_replace_nulls_optional_fields(aws):
         WindowId=window_id, Filters=[{"Key": "OwnerInformation", "Values": ["team-a"]}])["Targets"] == []
 
 
-@pytest.mark.parametrize("resource_type, targets", [
+INVALID_WINDOW_TARGETS = [
     ("INSTANCE", [{"Key": "resource-groups:Name", "Values": ["web"]}]),
     ("RESOURCE_GROUP", [{"Key": "tag:PatchGroup", "Values": ["prod-auto"]}]),
     ("INSTANCE", [{"Key": "Name", "Values": ["web"]}]),
     ("INSTANCE", []),
-])
-def test_invalid_window_targets_are_rejected(aws, resource_type, targets):
+    ("INSTANCE", [{"Key": "tag:PatchGroup", "Values": []}]),
+]
+
+
+def test_invalid_window_targets_are_rejected(aws):
     window_id = _window(aws)
-    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
-        aws.ssm.register_target_with_maintenance_window(WindowId=window_id, ResourceType=resource_type,
-                                                        Targets=targets)
-    assert _code(excinfo) == "ValidationException"
+    for resource_type, targets in INVALID_WINDOW_TARGETS:
+        with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+            aws.ssm.register_target_with_maintenance_window(WindowId=window_id, ResourceType=resource_type,
+                                                            Targets=targets)
+        assert _code(excinfo) == "ValidationException", targets
     assert aws.ssm.describe_maintenance_window_targets(WindowId=window_id)["Targets"] == []
 
 
@@ -490,13 +497,13 @@ def test_targetless_lambda_task_reports_placeholder_concurrency_and_its_payload(
         TaskInvocationParameters={"Lambda": {"Payload": payload, "Qualifier": "$LATEST"}})["WindowTaskId"]
     got = aws.ssm.get_maintenance_window_task(WindowId=window_id, WindowTaskId=task_id)
     assert (got["MaxConcurrency"], got["MaxErrors"]) == ("1", "1")  # "the system inserts a placeholder value of 1"
-    assert got["TaskInvocationParameters"]["Lambda"]["Payload"].read() == payload
+    assert got["TaskInvocationParameters"]["Lambda"]["Payload"] == payload
     assert got["Priority"] == 1  # the lab's default (see windows.py)
     assert got["ServiceRoleArn"].endswith(":role/aws-service-role/ssm.amazonaws.com/AWSServiceRoleForAmazonSSM")
     assert "Targets" not in got
 
 
-@pytest.mark.parametrize("overrides, code", [
+INVALID_TASKS = [
     ({"Targets": []}, "ValidationException"),  # Run Command tasks need targets
     ({"MaxErrors": None}, "ValidationException"),  # tasks with targets need MaxConcurrency and MaxErrors
     ({"Targets": [{"Key": "WindowTargetIds", "Values": ["11111111-2222-3333-4444-555555555555"]}]},
@@ -506,16 +513,19 @@ def test_targetless_lambda_task_reports_placeholder_concurrency_and_its_payload(
     ({"TaskInvocationParameters": {"Automation": {"Parameters": {"x": ["y"]}}}}, "ValidationException"),
     ({"MaxConcurrency": "0"}, "ValidationException"),  # the model's pattern
     ({"TaskType": "BATCH"}, "ValidationException"),  # the model's enum
-])
-def test_invalid_tasks_are_rejected_and_nothing_is_registered(aws, overrides, code):
+]
+
+
+def test_invalid_tasks_are_rejected_and_nothing_is_registered(aws):
     window_id = _window(aws)  # AllowUnassociatedTargets=False: InstanceIds targets are refused
     target_id = _tag_target(aws, window_id)
-    params = {"WindowId": window_id, "TaskArn": "AWS-RunPatchBaseline", "TaskType": "RUN_COMMAND",
-              "Targets": [{"Key": "WindowTargetIds", "Values": [target_id]}], "MaxConcurrency": "1",
-              "MaxErrors": "1", **overrides}
-    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
-        aws.ssm.register_task_with_maintenance_window(**{k: v for k, v in params.items() if v is not None})
-    assert _code(excinfo) == code
+    for overrides, code in INVALID_TASKS:
+        params = {"WindowId": window_id, "TaskArn": "AWS-RunPatchBaseline", "TaskType": "RUN_COMMAND",
+                  "Targets": [{"Key": "WindowTargetIds", "Values": [target_id]}], "MaxConcurrency": "1",
+                  "MaxErrors": "1", **overrides}
+        with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+            aws.ssm.register_task_with_maintenance_window(**{k: v for k, v in params.items() if v is not None})
+        assert _code(excinfo) == code, overrides
     assert aws.ssm.describe_maintenance_window_tasks(WindowId=window_id)["Tasks"] == []
 
 
