@@ -103,8 +103,8 @@ test-sanity: venv collections ## ansible-test sanity (+ units) on a copy of the 
 test-lint: venv collections ## ansible-lint, production profile, offline (.ansible-lint)
 	ansible-lint
 
-test-integration: venv collections ## playbooks against the lab (tests/integration; each session starts its own lab)
-	$(if $(call have_tests,tests/integration),$(PYTEST) -q tests/integration,@echo "test-integration: no tests yet")
+test-integration: venv collections ## playbooks against the lab (tests/integration; 2 workers, a lab each)
+	$(if $(call have_tests,tests/integration),$(PYTEST) -n 2 -q tests/integration,@echo "test-integration: no tests yet")
 
 # --- artifacts -------------------------------------------------------------------------------------------------
 

@@ -137,10 +137,17 @@ class ManagedResource:
     noun = "resource"
     result_key = "resource"
 
-    def __init__(self, module, client) -> None:
+    def __init__(self, module, client=None) -> None:
         self.module = module
-        self.client = client
         self.params = module.params
+        self._client = client
+
+    @property
+    def client(self):
+        """The SSM client, created on first use: a task that fails validation never loads the SDK's model."""
+        if self._client is None:
+            self._client = ssm_client(self.module)
+        return self._client
 
     def validate(self) -> None:
         """Check the parameters without calling AWS; raise ParameterError."""

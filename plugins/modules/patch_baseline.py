@@ -375,7 +375,6 @@ from ansible_collections.fleetpatch.ssm.plugins.module_utils.patch_rules import 
 from ansible_collections.fleetpatch.ssm.plugins.module_utils.patch_rules import OPERATING_SYSTEMS
 from ansible_collections.fleetpatch.ssm.plugins.module_utils.ssm import ManagedResource
 from ansible_collections.fleetpatch.ssm.plugins.module_utils.ssm import ensure
-from ansible_collections.fleetpatch.ssm.plugins.module_utils.ssm import ssm_client
 from ansible_collections.fleetpatch.ssm.plugins.module_utils.tags import apply_tags
 from ansible_collections.fleetpatch.ssm.plugins.module_utils.tags import check_tags
 from ansible_collections.fleetpatch.ssm.plugins.module_utils.tags import desired_tags
@@ -528,7 +527,7 @@ def main():
         required_if=[("state", "present", ["operating_system"])],
         supports_check_mode=True,
     )
-    ensure(PatchBaseline(module, ssm_client(module)))
+    ensure(PatchBaseline(module))
 
 
 if __name__ == "__main__":

@@ -126,7 +126,6 @@ from ansible_collections.fleetpatch.ssm.plugins.module_utils import baseline as 
 from ansible_collections.fleetpatch.ssm.plugins.module_utils.patch_rules import OPERATING_SYSTEMS
 from ansible_collections.fleetpatch.ssm.plugins.module_utils.ssm import ManagedResource
 from ansible_collections.fleetpatch.ssm.plugins.module_utils.ssm import ensure
-from ansible_collections.fleetpatch.ssm.plugins.module_utils.ssm import ssm_client
 from ansible_collections.fleetpatch.ssm.plugins.module_utils.validation import check_length
 from ansible_collections.fleetpatch.ssm.plugins.module_utils.validation import check_tag_characters
 
@@ -144,8 +143,11 @@ class PatchGroupRegistration(ManagedResource):
         check_tag_characters("patch_group", self.params["patch_group"])
 
     def read(self):
-        self.baseline = self.params["baseline"] and api.resolve_baseline(self.client, self.params["baseline"])
-        operating_system = self.baseline["operating_system"] if self.baseline else self.params["operating_system"]
+        self.baseline = None
+        operating_system = self.params["operating_system"]
+        if self.params["baseline"]:
+            self.baseline = api.resolve_baseline(self.client, self.params["baseline"])
+            operating_system = self.baseline["operating_system"]
         groups = api.list_patch_groups(self.client, name_prefix=self.params["patch_group"],
                                        operating_system=operating_system)
         current = next((g for g in groups if g["patch_group"] == self.params["patch_group"]), None)
@@ -200,7 +202,7 @@ def main():
         mutually_exclusive=[("baseline", "operating_system")],
         supports_check_mode=True,
     )
-    ensure(PatchGroupRegistration(module, ssm_client(module)))
+    ensure(PatchGroupRegistration(module))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Fixtures of the playbook integration tests: one lab per test session, a `run_playbook` bound to it.
 
+`make test-integration` runs the tests on 2 pytest-xdist workers, each with a lab of its own, in any order: a
+test must not rely on what another test did (work in an AWS account of its own, for example).
+
 FLEETPATCH_TEST_FLEET: the fleet the lab is seeded with (a name under tests/lab/fleets, a path, or `none`, the
 default). FLEETPATCH_TEST_LAB_ROOT: where the lab's state directory is made (default: pytest's temporary
 directory); .ci/run sets it so that it can stop a lab left behind by an interrupted run.

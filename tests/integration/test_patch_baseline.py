@@ -380,7 +380,7 @@ INVALID = [
     ("Windows title", {"operating_system": "WINDOWS", "rejected_patches": ["2024-01 Cumulative Update"]},
      "rejected_patches[0]: '2024-01 Cumulative Update' is not valid; allowed: KB IDs"),
     ("Windows sources", {"operating_system": "WINDOWS", "sources": [
-        {"name": "repo", "products": ["WindowsServer2022"], "configuration": "x"}]},
+        {"name": "repo", "products": ["WindowsServer2022"], "configuration": "[repo]\nbaseurl=https://repo.example"}]},
      "sources: ['repo'] applies to Linux only"),
     ("Linux status", {"operating_system": "AMAZON_LINUX_2", "available_security_updates_compliance_status": "COMPLIANT"},
      "available_security_updates_compliance_status: 'COMPLIANT' applies to Windows Server only"),

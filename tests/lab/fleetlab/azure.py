@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import parse_qs, quote, unquote, urlencode, urlparse
+from urllib.parse import parse_qs, unquote, urlencode, urlparse
 
 from . import azure_scripts
 from .control import ControlError, route
@@ -132,8 +132,8 @@ class Operation:
 
     def finish(self, status: str, now: datetime.datetime, properties: dict | None = None,
                result: dict | None = None, error: dict | None = None) -> None:
-        self.status, self.end_time = status, now
-        self.properties, self.result, self.error = properties, result, error
+        self.properties, self.result, self.error, self.end_time = properties, result, error, now
+        self.status = status  # last: a poller that sees the final status finds the result in place
 
     def status_body(self) -> dict:
         body = {"name": self.id, "status": self.status, "startTime": _iso(self.start_time)}
@@ -531,18 +531,32 @@ def _check_command_id(vm: VirtualMachine, command_id: str) -> None:
                                           f"target OS {_os_type(vm)}.")
 
 
-def _parameters(items: list | None) -> tuple[list[str], dict[str, str]]:
-    """(unnamed values in order, named values) of RunCommandInputParameter lists."""
-    positional, named = [], {}
+def _parameters(items: list | None) -> list[tuple[str, str]]:
+    """(name or "", value) of a RunCommandInputParameter list, in order."""
+    pairs = []
     for item in items or []:
-        if not isinstance(item, dict) or "value" not in item:
+        if not isinstance(item, dict) or item.get("value") is None:
             raise ArmError(400, "InvalidParameter", "Required parameter 'value' is missing (null).",
                            target="parameters")
-        if item.get("name"):
-            named[item["name"]] = str(item["value"])
-        else:
-            positional.append(str(item["value"]))
-    return positional, named
+        pairs.append((str(item.get("name") or ""), str(item["value"])))
+    return pairs
+
+
+def _bind(pairs: list[tuple[str, str]]) -> tuple[list[str], dict[str, str]]:
+    """Unnamed values in order (positional arguments) and named ones (a later name wins, as the handler sets
+    them one after the other)."""
+    return [value for name, value in pairs if not name], {name: value for name, value in pairs if name}
+
+
+def _seconds(value: Any, name: str) -> int:
+    try:
+        seconds = int(value or 0)
+    except (TypeError, ValueError):
+        seconds = -1
+    if seconds < 0:
+        raise ArmError(400, "InvalidParameter", f"The value of parameter '{name}' is invalid: it must be a number "
+                                                "of seconds.", target=name)
+    return seconds
 
 
 def _run(vm: VirtualMachine, script: str, positional: list[str], named: dict[str, str], timeout: float,
@@ -568,9 +582,11 @@ def start_action_run(cloud: AzureCloud, vm: VirtualMachine, body: dict, api_vers
     command_id = _required(body, "commandId")
     _check_command_id(vm, command_id)
     script = "\n".join(body.get("script") or [])
-    positional, named = _parameters(body.get("parameters"))
-    if not vm.platform.is_windows:  # RunShellScript gets every parameter value as $1, $2, ... (az vm run-command
-        positional, named = positional + list(named.values()), {}  # invoke docs: `echo $1 $2` with two values
+    pairs = _parameters(body.get("parameters"))
+    if vm.platform.is_windows:
+        positional, named = _bind(pairs)
+    else:  # RunShellScript gets every value as $1, $2, ... (az vm run-command invoke docs: `echo $1 $2`)
+        positional, named = [value for _, value in pairs], {}
     with cloud.lock:
         _check_running(vm)
         if vm.action_run_busy:
@@ -582,11 +598,11 @@ def start_action_run(cloud: AzureCloud, vm: VirtualMachine, body: dict, api_vers
     def work() -> None:
         try:
             result = _run(vm, script, positional, named, ACTION_TIMEOUT_SECONDS, threading.Event())
-            value = _action_result(vm, result)
-            op.finish("Succeeded", LAB.clock.now(), properties={"output": {"value": value}}, result={"value": value})
         finally:
             with cloud.lock:
-                vm.action_run_busy = False
+                vm.action_run_busy = False  # before the operation ends: the next run may start right after
+        value = _action_result(vm, result)
+        op.finish("Succeeded", LAB.clock.now(), properties={"output": {"value": value}}, result={"value": value})
 
     _background(f"fleetlab-azure-run-{vm.name}", work, lambda error: op.finish("Failed", LAB.clock.now(),
                                                                                error=error))
@@ -616,14 +632,12 @@ def put_run_command(cloud: AzureCloud, vm: VirtualMachine, name: str, body: dict
         raise ArmError(400, "InvalidParameter", f"The run command location '{location}' must be the location of "
                                                 f"the virtual machine '{vm.location}'.", target="location")
     properties = dict(body.get("properties") or {})
-    script, command_id = _managed_source(vm, properties.get("source") or {})
-    protected_positional, protected_named = _parameters(properties.pop("protectedParameters", None))
+    script = _managed_source(vm, properties.get("source") or {})
+    # The handler passes public then protected parameters (run-command-handler-linux, SetEnvironmentVariables).
+    positional, named = _bind(_parameters(properties.get("parameters"))
+                              + _parameters(properties.pop("protectedParameters", None)))
     properties.pop("runAsPassword", None)  # secret like protectedParameters: never stored or returned
-    public_positional, public_named = _parameters(properties.get("parameters"))
-    timeout = int(properties.get("timeoutInSeconds") or 0) or ACTION_TIMEOUT_SECONDS
-    if timeout < 0:
-        raise ArmError(400, "InvalidParameter", "timeoutInSeconds must be a positive number of seconds.",
-                       target="timeoutInSeconds")
+    timeout = _seconds(properties.get("timeoutInSeconds"), "timeoutInSeconds") or ACTION_TIMEOUT_SECONDS
     properties.setdefault("asyncExecution", False)
     properties.setdefault("timeoutInSeconds", 0)
     properties.setdefault("treatFailureAsDeploymentFailure", False)
@@ -641,13 +655,12 @@ def put_run_command(cloud: AzureCloud, vm: VirtualMachine, name: str, body: dict
         state = "Canceled" if previous is not None and previous.running else "Succeeded"
         _finish_run_command(vm, rc, op, azure_scripts.ScriptResult(state, None, "", ""))
     else:
-        _start_managed_run(vm, rc, op, script, protected_positional + public_positional,
-                           {**public_named, **protected_named}, timeout)
+        _start_managed_run(vm, rc, op, script, positional, named, timeout)
     status = 200 if previous is not None else 201
     return status, run_command_json(vm, rc), cloud.lro_headers(op, api_version, with_location=False)
 
 
-def _managed_source(vm: VirtualMachine, source: dict) -> tuple[str, str | None]:
+def _managed_source(vm: VirtualMachine, source: dict) -> str:
     """"Only one type of source input is supported for one command execution" (managed Run Command docs)."""
     given = [k for k in ("script", "scriptUri", "commandId") if source.get(k)]
     if len(given) > 1:
@@ -660,7 +673,7 @@ def _managed_source(vm: VirtualMachine, source: dict) -> tuple[str, str | None]:
         _check_command_id(vm, source["commandId"])
         raise ArmError(400, "InvalidParameter", "A script command id needs the script itself (source.script).",
                        target="source.commandId")
-    return source.get("script") or "", None
+    return source.get("script") or ""
 
 
 def _start_managed_run(vm: VirtualMachine, rc: RunCommand, op: Operation, script: str, positional: list[str],
@@ -689,12 +702,12 @@ def _finish_run_command(vm: VirtualMachine, rc: RunCommand, op: Operation | None
     """instanceView fields as the Linux handler reports them (RunCommandInstanceView); a failing script fails
     provisioning (and the LRO) only with treatFailureAsDeploymentFailure."""
     now = LAB.clock.now()
-    rc.execution_state, rc.exit_code, rc.end_time = result.state, result.exit_code, now
-    rc.start_time = rc.start_time or now
+    rc.exit_code, rc.end_time, rc.start_time = result.exit_code, now, rc.start_time or now
     rc.output, rc.error = _tail(result.stdout), _tail(result.stderr)
     rc.execution_message = {"Failed": f"command terminated with exit status={result.exit_code}",
                             "TimedOut": "Execution timed out", "Canceled": "Execution was canceled"
                             }.get(result.state, "")
+    rc.execution_state = result.state  # after the fields it summarizes, for readers in other threads
     failed = result.state in ("Failed", "TimedOut") and bool(rc.properties.get("treatFailureAsDeploymentFailure"))
     rc.provisioning_state = "Failed" if failed else "Succeeded"
     if op is None or op.status != "InProgress":
@@ -728,15 +741,21 @@ def delete_run_command(cloud: AzureCloud, vm: VirtualMachine, name: str,
 _SUB = r"/subscriptions/(?P<sub>[^/]+)"
 _VM = _SUB + r"/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute/virtualMachines/(?P<vm>[^/]+)"
 Handler = Callable[["Request"], tuple[int, Any, dict]]
-_ARM_ROUTES: list[tuple[str, re.Pattern, str]] = []
-_AAD_ROUTES: list[tuple[str, re.Pattern, str]] = []
+_ARM_ROUTES: list[tuple[str, re.Pattern, Handler]] = []  # need a token and an api-version
+_AAD_ROUTES: list[tuple[str, re.Pattern, Handler]] = []  # the token service: anonymous
 
 
-def _arm(method: str, pattern: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        _ARM_ROUTES.append((method, re.compile(pattern + "$", re.I), fn.__name__))
-        return fn
-    return register
+def _routes(table: list) -> Callable[[str, str], Callable[[Handler], Handler]]:
+    def route_for(method: str, pattern: str) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            table.append((method, re.compile(pattern + "$", re.I), fn))  # ARM paths are case-insensitive
+            return fn
+        return register
+    return route_for
+
+
+_arm = _routes(_ARM_ROUTES)
+_aad = _routes(_AAD_ROUTES)
 
 
 @dataclass
@@ -782,7 +801,7 @@ def _page(request: Request, items: list[dict]) -> tuple[int, dict, dict]:
     if end < len(items):
         query = {k: v for k, v in request.query.items() if k != "$skiptoken"}
         query["$skiptoken"] = _b64(str(end).encode())
-        body["nextLink"] = f"{request.cloud.base_url}{quote(request.path)}?{urlencode(query)}"
+        body["nextLink"] = f"{request.cloud.base_url}{request.path}?{urlencode(query)}"
     return 200, body, {}
 
 
@@ -867,13 +886,6 @@ def get_operation(request: Request) -> tuple[int, Any, dict]:
     return (200, op.result, {}) if op.result is not None else (204, None, {})
 
 
-def _aad(method: str, pattern: str) -> Callable:
-    def register(fn: Callable) -> Callable:
-        _AAD_ROUTES.append((method, re.compile(pattern + "$", re.I), fn.__name__))
-        return fn
-    return register
-
-
 @_aad("GET", r"/(?P<tenant>[^/]+)/v2\.0/\.well-known/openid-configuration")
 def openid_configuration(request: Request) -> tuple[int, Any, dict]:
     return 200, request.cloud.openid_configuration(request.params["tenant"]), {}
@@ -891,14 +903,11 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like the SDKs expect
     server: "AzureEndpoint"
 
-    def setup(self) -> None:
-        super().setup()
-        self.connection.do_handshake()  # in this connection's thread, not the accept loop
-
     def handle(self) -> None:
         try:
+            self.connection.do_handshake()  # in this connection's thread, not in the accept loop
             super().handle()
-        except (ssl.SSLError, ConnectionError):
+        except (ssl.SSLError, ConnectionError, TimeoutError):
             pass  # a client that rejected the certificate or went away
 
     def log_message(self, fmt: str, *args) -> None:  # never log requests: bodies and URLs may hold secrets
@@ -912,14 +921,14 @@ class _Handler(BaseHTTPRequestHandler):
         cloud = self.server.cloud
         try:
             for routes, is_arm in ((_AAD_ROUTES, False), (_ARM_ROUTES, True)):
-                for route_method, pattern, name in routes:
+                for route_method, pattern, handler in routes:
                     match = pattern.match(url.path)
                     if match and route_method == method:
                         params = {k: unquote(v) for k, v in match.groupdict().items()}
                         request = Request(cloud, method, url.path, query, params, body)
                         if is_arm:
                             self._arm_checks(request)
-                        status, payload, headers = globals()[name](request)
+                        status, payload, headers = handler(request)
                         self._reply(status, payload, headers)
                         return
             self._arm_checks(Request(cloud, method, url.path, query, {}, body))
@@ -1103,7 +1112,7 @@ def start(state_dir: Path, spec: dict) -> tuple[AzureEndpoint, dict[str, str]]:
 
 # --------------------------------------------------------------------------------------------- control API
 
-def _control_vm(body: dict) -> VirtualMachine:
+def _control_vm(body: dict) -> tuple[AzureCloud, VirtualMachine]:
     missing = [k for k in ("subscription", "resource_group", "name") if not body.get(k)]
     if missing:
         raise ControlError(f"missing {', '.join(missing)}")
@@ -1112,7 +1121,7 @@ def _control_vm(body: dict) -> VirtualMachine:
     for endpoint in endpoints:
         vm = endpoint.cloud.find_vm(body["subscription"], body["resource_group"], body["name"])
         if vm is not None:
-            return vm
+            return endpoint.cloud, vm
     raise ControlError(f"no Azure VM {body['subscription']}/{body['resource_group']}/{body['name']} "
                        f"({'no Azure endpoint is running' if not endpoints else 'unknown'})")
 
@@ -1121,15 +1130,16 @@ def _control_vm(body: dict) -> VirtualMachine:
 def _power(body: dict, query: dict) -> dict:
     """What the portal's Start / Stop (deallocate) do to the VM's power state. A script already running keeps
     running to its end (the lab's scripts take milliseconds unless they sleep)."""
-    vm = _control_vm(body)
+    cloud, vm = _control_vm(body)
     if body.get("state") not in ("running", "deallocated"):
         raise ControlError("state must be 'running' or 'deallocated'")
-    vm.power_state = body["state"]
+    with cloud.lock:
+        vm.power_state = body["state"]
     return {"id": vm.id, "power_state": vm.power_state}
 
 
 @route("GET", "/azure/vms/agent")
 def _agent(body: dict, query: dict) -> dict:
     """The simulated SSM agent on the VM (installed flavours, services, registration file, history)."""
-    vm = _control_vm({k: v[0] for k, v in query.items()})
+    _, vm = _control_vm({k: v[0] for k, v in query.items()})
     return {"id": vm.id, "power_state": vm.power_state, **vm.guest.describe()}

@@ -6,34 +6,42 @@ The lab has no guest OS. This module interprets the part of bash and PowerShell 
 and simulates its effects on the VM: the SSM agent packages, the agent service, and registration with a hybrid
 activation, which creates the mi- node (fleetlab.nodes) in whichever account owns the activation.
 
-Linux (bash subset)
-  Grammar: simple commands, `VAR=value`, quoting ('', "", \\), $VAR ${VAR} ${VAR:-x} ${VAR:=x} ${VAR:?msg}
-  ${VAR:+x} ${#VAR} $1.. $# $@ $? $(...) `...`, pipes, && || ; !, if/elif/else/fi, redirections (> >> < 2>&1
-  &> /dev/null), `set -e/-u/-o pipefail`. for/while/case/functions/subshells are rejected with exit 2 (named on
-  stderr) rather than guessed. No globbing.
-  Simulated: echo printf cat grep test/[/[[ true false : exit export unset set sleep cd pwd source/.
-  command -v / which, hostname, uname, the files /etc/os-release and /var/lib/amazon/ssm/registration (JSON
-  ManagedInstanceID + Region, as the agent writes it), files a script writes or downloads;
-  curl/wget (the VM reaches only the SSM agent artifacts in AWS's regional buckets, see `agent_artifact`),
-  dpkg/dpkg-query/apt/apt-get (Ubuntu), rpm/yum/dnf (Amazon Linux; dnf on 2023 only), snap (Ubuntu),
-  systemctl/service for the agent unit, gpg --verify, and the agent CLI
-  `amazon-ssm-agent -register -code C -id I -region R [-y] | -clear | -version` (also
-  /usr/bin/amazon-ssm-agent and /snap/amazon-ssm-agent/current/amazon-ssm-agent). `sudo` is stripped.
-Windows (PowerShell subset)
-  Grammar: param(...) block, `$x = ...`, $env:X, strings ('' and "" with $var/$(...) and backtick escapes), +,
-  -eq -ne -like -match -and -or -not !, member access and .Method(), @(...), if/elseif/else, try/catch, throw,
-  exit, pipes, `& cmd args`, native `.\\x.exe args`, [Type]::Member.
-  Simulated: Write-Output/echo/Write-Host/Write-Error, Get-Content, Set-Content/Out-File/Add-Content,
-  Test-Path, Set-Location/cd, Invoke-WebRequest/iwr -OutFile, (New-Object System.Net.WebClient).DownloadFile,
-  Start-Process (-FilePath -ArgumentList -Wait -PassThru), AmazonSSMAgentSetup.exe (/q /log F CODE= ID=
-  REGION=, which installs and registers), msiexec /i of an agent MSI, amazon-ssm-agent.exe -register ...,
-  Get-/Start-/Stop-/Restart-Service AmazonSSMAgent, ConvertFrom-Json/ConvertTo-Json, Start-Sleep, Out-Null,
-  $ErrorActionPreference / -ErrorAction Stop, $LASTEXITCODE, and
-  %ProgramData%\\Amazon\\SSM\\InstanceData\\registration.
-Everything else (mkdir, chmod, apt-get update, New-Item, Set-ExecutionPolicy, ...) runs "successfully" without
-output and its command name (never its arguments, which may hold secrets) is recorded in `Guest.ignored`.
-Programs that do not exist on the VM (dpkg on Amazon Linux, the agent before it is installed) answer like the
-shell does when a command is missing.
+Linux (bash subset; the script runs as root)
+  Grammar: simple commands, `VAR=value`, quoting ('', "", \\), $VAR ${VAR} ${VAR:-x} ${VAR-x} ${VAR:=x}
+  ${VAR:?msg} ${VAR:+x} ${#VAR} $1.. $# $@ $? $0, $(...) and `...`, word splitting of unquoted expansions,
+  pipes, && || ; !, if/elif/else/fi, redirections (> >> < N>&M &> &>>), set -e / -u / -o pipefail.
+  for/while/until/case/functions/subshells/groups are answered with exit 2 and a message naming them rather
+  than guessed. No globbing, no arithmetic.
+  Builtins and tools: echo printf cat grep (-q -i -v -E -F -s -c) test/[/[[ true false : exit export unset set
+  sleep cd pwd source/. command -v, which, hostname, uname; files /etc/os-release (per platform),
+  /var/lib/amazon/ssm/registration (JSON ManagedInstanceID + Region, as the agent writes it) and whatever the
+  script wrote or downloaded.
+  curl/wget: the VM reaches only the SSM agent artifacts of AWS's regional buckets (`agent_artifact`); any other
+  host does not resolve. dpkg -i/-s, dpkg-query, apt/apt-get install ./x.deb (Ubuntu; the agent is not in
+  Ubuntu's archive), rpm -i/-U/-q, yum/dnf install <file|URL|amazon-ssm-agent> (Amazon Linux; dnf on 2023),
+  snap install/list/start/stop/restart/remove amazon-ssm-agent (Ubuntu), gpg --verify,
+  systemctl/service start|stop|restart|enable|disable [--now]|is-active|status of the agent unit, and the agent
+  CLI `amazon-ssm-agent -register -code C -id I -region R [-y] | -register -clear | -version`
+  (also as /usr/bin/amazon-ssm-agent, or /snap/amazon-ssm-agent/current/amazon-ssm-agent for the snap).
+  `sudo` is stripped. Packages start the agent after installing it, like their install scripts do.
+Windows (PowerShell subset; the script runs as SYSTEM)
+  Grammar: param(...) block, `$x = ...` / `+=`, $env:X, strings ('' and "" with $var, ${var}, $(...) and
+  backtick escapes), barewords in command mode, `a, b` arrays, @(...), + - -bor, -eq -ne -gt -lt -ge -le -like
+  -notlike -match -notmatch -and -or -not !, member access and .Method(), [Type]::Member, if/elseif/else,
+  try/catch/finally, throw, exit, pipes, `& cmd args`, native `.\\x.exe args`, # and <# #> comments.
+  Cmdlets: Write-Output/echo/Write-Host/Write-Error, Get-Content (-Raw), Set-Content/Out-File/Add-Content,
+  Test-Path, Set-Location/cd, Get-Location, Invoke-WebRequest/iwr -OutFile,
+  (New-Object System.Net.WebClient).DownloadFile, Start-Process (-FilePath -ArgumentList -Wait -PassThru),
+  Get-/Start-/Stop-/Restart-Service AmazonSSMAgent, ConvertFrom-Json, ConvertTo-Json, Select-Object
+  (-ExpandProperty/-Property), Start-Sleep, Out-Null, $ErrorActionPreference / -ErrorAction, $LASTEXITCODE.
+  Programs: AmazonSSMAgentSetup.exe (/q /log FILE CODE= ID= REGION=: installs, registers, starts the service),
+  msiexec /i of an agent .msi, "C:\\Program Files\\Amazon\\SSM\\amazon-ssm-agent.exe" -register ...; the
+  registration file is %ProgramData%\\Amazon\\SSM\\InstanceData\\registration.
+Everything else (mkdir, chmod, apt-get update, New-Item, Set-ExecutionPolicy, ...) succeeds without output, and
+its command name (never its arguments: they may hold secrets) is recorded in `Guest.ignored`. A program the VM
+does not have (dpkg on Amazon Linux, the agent before it is installed) answers like the shell does for a missing
+command. Registration goes through fleetlab.nodes.register_with_activation; its errors become the agent's
+"Registration failed due to error registering the instance with AWS SSM. <Code>: <message>" with exit code 1.
 """
 from __future__ import annotations
 
@@ -46,9 +54,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .errors import LabError
 from .platforms import Platform
+from .state import LAB, Node
 
-AGENT_VERSION = "3.3.1957.0"
+AGENT_VERSION = Node.agent_version  # the version every lab agent runs (state.Node)
 LINUX_REGISTRATION_FILE = "/var/lib/amazon/ssm/registration"
 WINDOWS_REGISTRATION_FILE = "C:\\ProgramData\\Amazon\\SSM\\InstanceData\\registration"
 WINDOWS_AGENT_EXE = "C:\\Program Files\\Amazon\\SSM\\amazon-ssm-agent.exe"
@@ -268,9 +278,7 @@ class Agent:
             return 1
         try:
             node_id = _register_node(self.guest, activation_id, code, region)
-        except Exception as err:  # noqa: BLE001 - only the lab's AWS errors are the agent's errors
-            if not hasattr(err, "code") or not hasattr(err, "message"):
-                raise
+        except LabError as err:  # what RegisterManagedInstance answered
             self._event(f"registration failed: {err.code}")
             self._log("ERROR", f"Registration failed due to error registering the instance with AWS SSM. "
                                f"{err.code}: {err.message}", out)
@@ -319,8 +327,7 @@ def _parse_go_flags(args: list[str], values: set[str], switches: set[str]) -> tu
 
 def _register_node(guest: Guest, activation_id: str, code: str, region: str) -> str:
     """RegisterManagedInstance as the agent calls it; fleetlab.nodes owns activations and creates the mi- node."""
-    from . import nodes  # imported here: nodes imports the SSM API machinery, which the endpoint does not need
-    from .state import LAB
+    from . import nodes  # imported when first needed: nodes pulls in the SSM API machinery
 
     with LAB.lock:
         node = nodes.register_with_activation(
@@ -331,14 +338,11 @@ def _register_node(guest: Guest, activation_id: str, code: str, region: str) -> 
 
 
 def _set_node_online(node_id: str, online: bool) -> None:
-    from .state import LAB
-
+    """PingStatus follows the agent service; the last ping SSM saw is now, whichever way it changed."""
     with LAB.lock:
         node = LAB.find_node(node_id)
-        if node is not None:
-            node.online = online
-            if online:
-                node.last_ping = LAB.clock.now()
+        if node is not None and node.online != online:
+            node.online, node.last_ping = online, LAB.clock.now()
 
 
 # ------------------------------------------------------------------------------------ the simulated machine
@@ -352,6 +356,7 @@ _OS_RELEASE = {
                          'PRETTY_NAME="Amazon Linux 2023"\n',
 }
 # Package tools each simulated distribution has (a missing one is "command not found").
+_PACKAGE_TOOLS = frozenset({"dpkg", "dpkg-query", "apt", "apt-get", "snap", "rpm", "yum", "dnf"})
 _LINUX_TOOLS = {
     "UBUNTU": {"dpkg", "dpkg-query", "apt", "apt-get", "snap"},
     "AMAZON_LINUX_2": {"rpm", "yum"},
@@ -412,9 +417,10 @@ class Machine:
         if path in ("/dev/null", "$null", "nul"):
             return
         with self.guest.lock:
-            previous = self.guest.files.get(path) if append else None
-            self.guest.files[path] = (previous if isinstance(previous, str) else "") + content \
-                if isinstance(content, str) else content
+            previous = self.guest.files.get(path)
+            if append and isinstance(content, str) and isinstance(previous, str):
+                content = previous + content
+            self.guest.files[path] = content
 
     def artifact(self, raw: str) -> Artifact | None:
         with self.guest.lock:
@@ -437,9 +443,8 @@ class Machine:
         if name in ("amazon-ssm-agent", "/usr/bin/amazon-ssm-agent", "/bin/amazon-ssm-agent"):
             return "agent" if self.agent.installed("deb") or self.agent.installed("rpm") else None
         base = name.rsplit("/", 1)[-1]
-        tools = _LINUX_TOOLS[self.guest.platform.family]
-        if base in {"dpkg", "dpkg-query", "apt", "apt-get", "snap", "rpm", "yum", "dnf"}:
-            return base if base in tools else None
+        if base in _PACKAGE_TOOLS:
+            return base if base in _LINUX_TOOLS[self.guest.platform.family] else None
         return None
 
     def download(self, url: str, target: str | None) -> tuple[bool, str]:
@@ -802,6 +807,11 @@ class Bash:
         self.options = {"errexit": False, "nounset": False, "pipefail": False}
         self.line = 0
 
+    @property
+    def where(self) -> str:
+        """How bash prefixes its errors: the script file and the line of the command."""
+        return f"{self.m.session.script_path}: line {self.line}: "
+
     # -- running
     def run(self, script: str) -> int:
         try:
@@ -881,7 +891,7 @@ class Bash:
             if op == "<":
                 stdin = self.m.read(path)
                 if stdin is None:
-                    err.write(f"{self.m.session.script_path}: line {self.line}: {path}: No such file or directory\n")
+                    err.write(f"{self.where}{path}: No such file or directory\n")
                     return None, None, None
                 continue
             sink = _Sink(machine=self.m, path=path, append=op == ">>")
@@ -956,7 +966,7 @@ class Bash:
         try:
             tree = _BashParser(_BashLexer(command).lex()).parse()
         except _BashSyntaxError as err:
-            self.m.session.stderr.append(f"{self.m.session.script_path}: line {self.line}: {err}\n")
+            self.m.session.stderr.append(f"{self.where}{err}\n")
             return ""
         saved = self.options["errexit"]
         self.options["errexit"] = False  # bash: command substitution does not inherit -e
@@ -980,7 +990,7 @@ class Bash:
         else:
             value = self.vars.get(name)
         if value is None and self.options["nounset"]:
-            err.write(f"{self.m.session.script_path}: line {self.line}: {name}: unbound variable\n")
+            err.write(f"{self.where}{name}: unbound variable\n")
             raise ScriptExit(1)
         return value or ""
 
@@ -990,7 +1000,7 @@ class Bash:
             return str(len(self.lookup(body[1:], err)))
         match = re.match(r"([A-Za-z_][A-Za-z0-9_]*|\d+|[#?@*$!])(?:(:?)([-=?+])(.*))?$", body, re.S)
         if not match:
-            err.write(f"{self.m.session.script_path}: line {self.line}: ${{{body}}}: bad substitution\n")
+            err.write(f"{self.where}${{{body}}}: bad substitution\n")
             raise ScriptExit(1)
         name, colon, op, word = match.groups()
         current = self.vars.get(name) if not name.isdigit() else (
@@ -1008,7 +1018,7 @@ class Bash:
         if op == "+":
             return "" if missing else operand
         if missing:
-            err.write(f"{self.m.session.script_path}: line {self.line}: {name}: {operand or 'parameter null or not set'}\n")
+            err.write(f"{self.where}{name}: {operand or 'parameter null or not set'}\n")
             raise ScriptExit(1)
         return current
 
@@ -1024,7 +1034,7 @@ class Bash:
         program = self.m.program(name)
         if program is None:
             if "/" in name or name in _PROGRAMS_THAT_MAY_BE_MISSING:
-                err.append(f"{self.m.session.script_path}: line {self.line}: {name}: "
+                err.append(f"{self.where}{name}: "
                            f"{'No such file or directory' if '/' in name else 'command not found'}\n")
                 return 127
             self.m.session.ignore(name)
@@ -1144,24 +1154,20 @@ class Bash:
         return 0
 
     def cmd_set(self, args, stdin, out, err) -> int:
+        """set -e, -u, -o pipefail (and their + forms, combined like -euo pipefail)."""
         letters = {"e": "errexit", "u": "nounset"}
-        i = 0
-        while i < len(args):
-            arg = args[i]
-            if arg in ("-o", "+o") and i + 1 < len(args):
-                if args[i + 1] in self.options:
-                    self.options[args[i + 1]] = arg == "-o"
-                i += 2
-                continue
-            if arg[:1] in "-+":
+        option_value = None  # set by -o/+o: the next argument names the option
+        for arg in args:
+            if option_value is not None:
+                if arg in self.options:
+                    self.options[arg] = option_value
+                option_value = None
+            elif len(arg) > 1 and arg[0] in "-+":
                 for letter in arg[1:]:
-                    if letter in letters:
+                    if letter == "o":
+                        option_value = arg[0] == "-"
+                    elif letter in letters:
                         self.options[letters[letter]] = arg[0] == "-"
-                    elif letter == "o" and i + 1 < len(args):
-                        i += 1
-                        if args[i] in self.options:
-                            self.options[args[i]] = arg[0] == "-"
-            i += 1
         return 0
 
     def cmd_sleep(self, args, stdin, out, err) -> int:
@@ -1187,9 +1193,13 @@ class Bash:
     def cmd_source(self, args, stdin, out, err) -> int:
         content = self.m.read(args[0]) if args else None
         if content is None:
-            err.append(f"{self.m.session.script_path}: line {self.line}: {args[0] if args else 'source'}: No such file or directory\n")
+            err.append(f"{self.where}{args[0] if args else 'source'}: No such file or directory\n")
             return 1
-        tree = _BashParser(_BashLexer(content).lex()).parse()
+        try:
+            tree = _BashParser(_BashLexer(content).lex()).parse()
+        except _BashSyntaxError as problem:
+            err.append(f"{args[0]}: line {problem.line or 1}: {problem}\n")
+            return 2
         return self.exec_list(tree, _Sink(out), _Sink(err), condition=False)
 
     def cmd_command(self, args, stdin, out, err) -> int:
@@ -1404,7 +1414,7 @@ class Bash:
                        f"amazon-ssm-agent  {AGENT_VERSION}  9565  latest/stable  aws        classic\n")
         elif verb in ("start", "stop", "restart") and agent:
             if not self.m.agent.installed("snap"):
-                err.append(f'error: snap "amazon-ssm-agent" not found\n')
+                err.append('error: snap "amazon-ssm-agent" not found\n')
                 return 1
             self.m.agent.set_service(AGENT_UNITS["snap"], verb != "stop")
         elif verb == "remove" and agent:
@@ -1450,8 +1460,7 @@ class Bash:
 
 _BUILTIN_NAMES = {"[": "test", "[[": "test", ".": "source", ":": "true"}
 # Programs whose absence bash reports (they are simulated when present): package tools and the agent.
-_PROGRAMS_THAT_MAY_BE_MISSING = {"dpkg", "dpkg-query", "apt", "apt-get", "snap", "rpm", "yum", "dnf",
-                                 "amazon-ssm-agent"}
+_PROGRAMS_THAT_MAY_BE_MISSING = _PACKAGE_TOOLS | {"amazon-ssm-agent"}
 
 
 def _strip_sudo(argv: list[str]) -> list[str]:

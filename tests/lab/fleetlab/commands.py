@@ -759,9 +759,13 @@ def _newest_first(state: RegionState) -> list[Command]:
     return sorted(state.commands.values(), key=_newest_first_key)
 
 
-def _max_results(operation_name: str) -> int:
-    """Lab choice where AWS documents no default page size: the model's maximum."""
-    return model.operation_model(operation_name).input_shape.members["MaxResults"].metadata["max"]
+def paged(member: str, items: list, key: Callable[[object], str], params: dict, operation_name: str) -> dict:
+    """`{member: one page of items, "NextToken": ...}` for a listing sorted by `key` (nodes.Page: the token names
+    the last key served). Lab choice where AWS documents no default page size: the model's maximum."""
+    default_size = model.operation_model(operation_name).input_shape.members["MaxResults"].metadata["max"]
+    wanted = nodes.Page.of(params, default_size)
+    chunk, token = wanted.take((item for item in items if wanted.wants(key(item))), key)
+    return {member: chunk, **({"NextToken": token} if token else {})}
 
 
 @operation("ListCommands")
@@ -775,8 +779,9 @@ def list_commands(ctx: Context, params: dict) -> dict:
                 if (not command_id or c.command_id == command_id)
                 and (not node_id or node_id in c.invocations)
                 and all(test(c, None) for test in predicates)]
-    chunk, token = nodes.page(commands, _newest_first_key, params, _max_results("ListCommands"))
-    return {"Commands": [c.describe() for c in chunk], **({"NextToken": token} if token else {})}
+    result = paged("Commands", commands, _newest_first_key, params, "ListCommands")
+    result["Commands"] = [command.describe() for command in result["Commands"]]
+    return result
 
 
 @operation("ListCommandInvocations")
@@ -787,11 +792,11 @@ def list_command_invocations(ctx: Context, params: dict) -> dict:
     rows = [(cmd, inv) for cmd in _newest_first(ctx.state) if not command_id or cmd.command_id == command_id
             for inv in cmd.invocations.values()
             if (not node_id or inv.node_id == node_id) and all(test(cmd, inv) for test in predicates)]
-    chunk, token = nodes.page(rows, lambda row: f"{_newest_first_key(row[0])}/{row[1].node_id}", params,
-                              _max_results("ListCommandInvocations"))
+    result = paged("CommandInvocations", rows, lambda row: f"{_newest_first_key(row[0])}/{row[1].node_id}",
+                   params, "ListCommandInvocations")
     details = bool(params.get("Details"))
-    return {"CommandInvocations": [cmd.describe_invocation(inv, details) for cmd, inv in chunk],
-            **({"NextToken": token} if token else {})}
+    result["CommandInvocations"] = [cmd.describe_invocation(inv, details) for cmd, inv in result["CommandInvocations"]]
+    return result
 
 
 def _invocation(state: RegionState, command_id: str, node_id: str) -> tuple[Command, Invocation]:

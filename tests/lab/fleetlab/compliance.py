@@ -22,8 +22,9 @@ from __future__ import annotations
 import operator
 from typing import Callable
 
-from . import model, nodes
+from . import model
 from .api import Context, operation
+from .commands import paged
 from .errors import InvalidFilter, InvalidInstanceId
 from .state import Node
 
@@ -48,15 +49,6 @@ def _state_names() -> dict[str, str]:
 STATE_FILTER_VALUES = _state_names()
 
 
-def _page_size(operation_name: str) -> int:
-    return model.operation_model(operation_name).input_shape.members["MaxResults"].metadata["max"]
-
-
-def _paged(member: str, items: list, key: Callable, params: dict, operation_name: str) -> dict:
-    chunk, token = nodes.page(items, key, params, _page_size(operation_name))
-    return {member: chunk, **({"NextToken": token} if token else {})}
-
-
 def _reported_state(node: Node) -> dict:
     """A copy, taken under the lab lock: the agent may replace the state while the response is serialized."""
     return dict(node.patch_state)
@@ -67,7 +59,7 @@ def describe_instance_patch_states(ctx: Context, params: dict) -> dict:
     wanted = set(params["InstanceIds"])
     states = [_reported_state(node) for node_id, node in sorted(ctx.state.nodes.items())
               if node_id in wanted and node.patch_state is not None]
-    return _paged("InstancePatchStates", states, lambda s: s["InstanceId"], params, "DescribeInstancePatchStates")
+    return paged("InstancePatchStates", states, lambda s: s["InstanceId"], params, "DescribeInstancePatchStates")
 
 
 def _count_filter(item: dict) -> Callable[[dict], bool]:
@@ -88,7 +80,7 @@ def describe_instance_patch_states_for_patch_group(ctx: Context, params: dict) -
     states = [_reported_state(node) for _, node in sorted(ctx.state.nodes.items())
               if node.patch_state is not None and node.patch_state.get("PatchGroup") == group]
     selected = [state for state in states if all(test(state) for test in tests)]
-    return _paged("InstancePatchStates", selected, lambda s: s["InstanceId"], params,
+    return paged("InstancePatchStates", selected, lambda s: s["InstanceId"], params,
                   "DescribeInstancePatchStatesForPatchGroup")
 
 
@@ -121,6 +113,6 @@ def describe_instance_patches(ctx: Context, params: dict) -> dict:
                                 f"{ctx.account} in {ctx.region}")
     tests = [_patch_filter(item) for item in params.get("Filters") or []]
     rows = [(index, dict(row)) for index, row in enumerate(node.patch_rows) if all(test(row) for test in tests)]
-    result = _paged("Patches", rows, lambda indexed: f"{indexed[0]:08d}", params, "DescribeInstancePatches")
+    result = paged("Patches", rows, lambda indexed: f"{indexed[0]:08d}", params, "DescribeInstancePatches")
     result["Patches"] = [row for _, row in result["Patches"]]
     return result

@@ -23,6 +23,7 @@ deterministic sample of nodes offline or failing. Azure VMs are fully expanded b
 from __future__ import annotations
 
 import datetime
+import functools
 import random
 import time
 import uuid
@@ -122,12 +123,16 @@ def _account_id(raw, where: str) -> str:
     return raw
 
 
+@functools.lru_cache(maxsize=1)
+def _ssm_regions() -> frozenset[str]:
+    return frozenset(boto3.session.Session().get_available_regions("ssm"))
+
+
 def _regions(raw: dict, used: list[str]) -> list[str]:
     """The declared `regions` first (the first is the default), then any other region the accounts use."""
     declared = list(raw.get("regions") or [])
     ordered = list(dict.fromkeys(declared + used)) or [DEFAULT_REGION]
-    known = set(boto3.session.Session().get_available_regions("ssm"))
-    unknown = [r for r in ordered if r not in known]
+    unknown = [r for r in ordered if r not in _ssm_regions()]
     if unknown:
         raise SpecError(f"regions: {unknown} are not SSM regions")
     return ordered

@@ -28,7 +28,7 @@ import secrets
 import string
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from moto.ec2 import ec2_backends
 from moto.ssm.models import ssm_backends
@@ -76,23 +76,38 @@ def _encode_token(after: str) -> str:
 def _decode_token(token: str) -> str:
     try:
         after = json.loads(base64.urlsafe_b64decode(token.encode()))["after"]
+        if isinstance(after, str):
+            return after
     except (ValueError, KeyError, TypeError, binascii.Error):
-        raise InvalidNextToken("The specified token isn't valid.") from None
-    if not isinstance(after, str):
-        raise InvalidNextToken("The specified token isn't valid.")
-    return after
+        pass
+    raise InvalidNextToken("The specified token isn't valid.")
 
 
-def page(items: list, key: Callable[[object], str], params: dict, default_size: int) -> tuple[list, str | None]:
-    """One page of `items` (sorted by `key`) after the request's NextToken; the token names the last key served,
-    so a page stays correct when items are added or removed between calls."""
-    size = params.get("MaxResults") or default_size
-    if params.get("NextToken"):
-        after = _decode_token(params["NextToken"])
-        items = [item for item in items if key(item) > after]
-    chunk = items[:size]
-    more = len(items) > size
-    return chunk, (_encode_token(key(chunk[-1])) if more else None)
+@dataclass(frozen=True)
+class Page:
+    """The part of a sorted listing one request asks for: items after the NextToken's key, at most `size`.
+    The token names the last key served, so paging stays correct when items come and go between calls."""
+
+    size: int
+    after: str | None
+
+    @classmethod
+    def of(cls, params: dict, default_size: int) -> Page:
+        token = params.get("NextToken")
+        return cls(params.get("MaxResults") or default_size, _decode_token(token) if token else None)
+
+    def wants(self, key: str) -> bool:
+        return self.after is None or key > self.after
+
+    def take(self, items: Iterable, key: Callable[[object], str]) -> tuple[list, str | None]:
+        """Up to `size` of `items` (an iterable in key order, possibly lazy, already past `after`) and the next
+        token when more follow; stops consuming `items` as soon as it knows."""
+        chunk: list = []
+        for item in items:
+            if len(chunk) == self.size:
+                return chunk, _encode_token(key(chunk[-1]))
+            chunk.append(item)
+        return chunk, None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -435,11 +450,10 @@ def _activation_record(activation: Activation, now: datetime.datetime) -> dict:
 def describe_activations(ctx: Context, params: dict) -> dict:
     """Paged by ActivationId; AWS documents no default page size, the lab uses the model's maximum (50)."""
     filters = params.get("Filters") or []
-    activations = sorted(
-        (a for a in ctx.state.activations.values() if _activation_matches(a, filters)),
-        key=lambda a: a.activation_id,
-    )
-    chunk, token = page(activations, lambda a: a.activation_id, params, default_size=50)
+    wanted = Page.of(params, default_size=50)
+    activations = (a for _, a in sorted(ctx.state.activations.items())
+                   if wanted.wants(a.activation_id) and _activation_matches(a, filters))
+    chunk, token = wanted.take(activations, lambda a: a.activation_id)
     result = {"ActivationList": [_activation_record(a, ctx.now) for a in chunk]}
     if token:
         result["NextToken"] = token
@@ -576,8 +590,10 @@ def ping_status(node: Node) -> str | None:
 
 
 def _ec2_states(account: str, region: str) -> dict[str, str]:
-    """Instance id -> EC2 state name for a whole region in one pass (one lookup per node would be quadratic)."""
-    return {i.id: i.state for i in ec2_backends[account][region].all_instances()}
+    """Instance id -> EC2 state name for a whole region in one pass (targets.ec2_state scans the region's
+    reservations for one node: per node over a fleet, that is quadratic)."""
+    reservations = ec2_backends[account][region].reservations.values()
+    return {instance.id: instance.state for reservation in reservations for instance in reservation.instances}
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -709,22 +725,29 @@ def _matches(info: dict, tags: Callable[[], dict[str, str]], filters: list[_Filt
     return True
 
 
-@operation("DescribeInstanceInformation")
-def describe_instance_information(ctx: Context, params: dict) -> dict:
-    """Listed managed nodes of this account-region in id order, filtered, then paged (MaxResults 5-50 is the
-    model's range, default 10)."""
-    filters = _filters(ctx, params)
+def _listed_information(ctx: Context, filters: list[_Filter], wanted: Page) -> Iterator[dict]:
+    """InstanceInformation of this account-region's listed nodes matching `filters`, in id order from the page
+    start, built lazily: a call costs the nodes it looks at, not the whole fleet."""
     state, now = ctx.state, ctx.now
     ec2_states = _ec2_states(ctx.account, ctx.region)
-    listed = []
-    for node_id, node in sorted(state.nodes.items()):
+    for node_id in sorted(state.nodes):
+        if not wanted.wants(node_id):
+            continue
+        node = state.nodes[node_id]
         ping = _ping_status(node, ec2_states.get(node_id))
         if ping is None:
             continue
         info = instance_information(node, ping, now)
         if _matches(info, lambda: targets.node_tags(state, node), filters):
-            listed.append(info)
-    chunk, token = page(listed, lambda info: info["InstanceId"], params, _DEFAULT_PAGE_SIZE)
+            yield info
+
+
+@operation("DescribeInstanceInformation")
+def describe_instance_information(ctx: Context, params: dict) -> dict:
+    """Listed managed nodes in id order, filtered, paged (MaxResults 5-50 is the model's range; default 10)."""
+    filters = _filters(ctx, params)
+    wanted = Page.of(params, _DEFAULT_PAGE_SIZE)
+    chunk, token = wanted.take(_listed_information(ctx, filters, wanted), lambda info: info["InstanceId"])
     result = {"InstanceInformationList": chunk}
     if token:
         result["NextToken"] = token

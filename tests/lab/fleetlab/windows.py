@@ -15,8 +15,9 @@ service quotas"; each rule is cited where it is enforced):
 
 Choices where AWS documents nothing (stated, never tuned to a client):
 * Page size when MaxResults is omitted: 10 (the model's minimum); NextToken is opaque and carries an offset.
-* Error messages name the offending member; AWS's exact wording is known only for "Maintenance window <id>
-  does not exist" and the Cutoff rule (a CloudFormation user's report), which are reproduced.
+* Error messages name the offending member; AWS's wording is known only for "Maintenance window <id> does not
+  exist" (reproduced) and the Cutoff rule (a CloudFormation user's report, followed in shape).
+* ModifiedDate changes with UpdateMaintenanceWindow only, not with target or task changes.
 * DeleteMaintenanceWindow of an unknown id succeeds: the model lists no DoesNotExistException for it.
 * Priority defaults to 1 (the console's default); ServiceRoleArn defaults to the SSM service-linked role
   (the API reference: "Systems Manager uses a service-linked role in your account").
@@ -63,7 +64,7 @@ DEFAULT_PAGE_SIZE = 10
 SCHEDULE_RUNS_PER_WINDOW = 100  # DescribeMaintenanceWindowSchedule lists at most this many runs per window
 DEFAULT_PRIORITY = 1
 SERVICE_LINKED_ROLE = "arn:aws:iam::{account}:role/aws-service-role/ssm.amazonaws.com/AWSServiceRoleForAmazonSSM"
-POLL_SECONDS = 0.02
+POLL_SECONDS = 0.05
 
 WINDOW_FIELDS = ("Name", "Description", "StartDate", "EndDate", "Schedule", "ScheduleTimezone", "ScheduleOffset",
                  "Duration", "Cutoff", "AllowUnassociatedTargets")
@@ -83,7 +84,7 @@ SEND_COMMAND_MEMBERS = ("Comment", "CloudWatchOutputConfig", "DocumentHash", "Do
                         "Parameters", "ServiceRoleArn", "TimeoutSeconds")
 PER_NODE_PSEUDO_PARAMETERS = ("TARGET_ID", "RESOURCE_ID")
 # AWS CommandStatus -> MaintenanceWindowExecutionStatus
-COMMAND_STATUS = {"Pending": "PENDING", "InProgress": "IN_PROGRESS", "Delayed": "IN_PROGRESS",
+COMMAND_STATUS = {"Pending": "PENDING", "InProgress": "IN_PROGRESS",
                   "Success": "SUCCESS", "Cancelled": "CANCELLED", "Cancelling": "CANCELLING",
                   "Failed": "FAILED", "TimedOut": "TIMED_OUT"}
 FINAL = {"SUCCESS", "FAILED", "TIMED_OUT", "CANCELLED", "SKIPPED_OVERLAPPING"}
@@ -292,8 +293,8 @@ Matcher = Callable[[Any, list], bool]
 
 
 def _filtered(items: list, filters: list[dict] | None, matchers: dict[str, Matcher]) -> list:
-    """Apply AWS filters (all must match; any value of one filter may match). Unknown keys are rejected: each
-    operation's API reference lists its supported keys."""
+    """Keep the items every filter matches. Unknown keys are rejected: each operation's API reference lists the
+    keys it supports."""
     for item_filter in filters or []:
         key, values = item_filter.get("Key"), item_filter.get("Values") or []
         matcher = matchers.get(key)
@@ -319,6 +320,11 @@ def _time_filter(member: str, before: bool, moment_of: Callable[[Any], datetime.
         bounds = [_iso_moment(value, member) for value in values]
         return all((moment < bound) if before else (moment > bound) for bound in bounds)
     return match
+
+
+def _json(value) -> str:
+    """JSON text of request-like values; blobs (a Lambda Payload) are shown as text."""
+    return json.dumps(value, default=lambda blob: blob.decode(errors="replace"))
 
 
 def _truncate(text: str | None, limit: int = 250) -> str | None:
@@ -352,10 +358,10 @@ def _validate_window(config: dict, now: datetime.datetime, sent: Iterable[str]) 
     if config.get("ScheduleOffset") is not None and not isinstance(parsed, schedule.Cron):
         raise ValidationException("ScheduleOffset can be used only with a cron schedule")
     # "No maintenance window tasks are permitted to start after the resulting endtime minus ... Cutoff":
-    # Cutoff must leave time in the window. AWS's message (as reported for CloudFormation) is reproduced.
+    # Cutoff must leave time in the window. Shaped like AWS's message as a CloudFormation user reported it.
     if config["Cutoff"] >= config["Duration"]:
         raise ValidationException(
-            f"Cutoff was {config['Cutoff']} but must be smaller than {config['Duration'] - 1} (Duration - 1 )")
+            f"Cutoff was {config['Cutoff']} but must be at most {config['Duration'] - 1} (Duration - 1)")
     zone = _zone(config.get("ScheduleTimezone"))
     start = _window_date(config, "StartDate", zone)
     end = _window_date(config, "EndDate", zone)
@@ -521,7 +527,6 @@ def update_maintenance_window_target(ctx: Context, params: dict) -> dict:
     config = _updated(target.config, params, TARGET_FIELDS, TARGET_REQUIRED)
     _validate_window_targets(target.resource_type, config.get("Targets") or [])
     target.config = config
-    window.modified = ctx.now
     return _target_fields(window, target)
 
 
@@ -539,7 +544,6 @@ def deregister_target_from_maintenance_window(ctx: Context, params: dict) -> dic
             "You specified the Safe option for the DeregisterTargetFromMaintenanceWindow operation, but the "
             "target is still referenced in a task.")
     del window.targets[target.target_id]
-    window.modified = ctx.now
     return {"WindowId": window.window_id, "WindowTargetId": target.target_id}
 
 
@@ -670,7 +674,6 @@ def register_task_with_maintenance_window(ctx: Context, params: dict) -> dict:
                                              f"{MAX_TASKS_PER_WINDOW}")
     task = WindowTask(_new_uuid(), params["TaskType"], config, params.get("ClientToken"), _request_key(params))
     window.tasks[task.task_id] = task
-    window.modified = ctx.now
     return {"WindowTaskId": task.task_id}
 
 
@@ -683,7 +686,6 @@ def update_maintenance_window_task(ctx: Context, params: dict) -> dict:
     config = _task_config(params, current=task.config)
     _validate_task(window, task.task_type, config, params)
     task.config = config
-    window.modified = ctx.now
     return _task_fields(window, task, ctx.account)
 
 
@@ -699,7 +701,6 @@ def deregister_task_from_maintenance_window(ctx: Context, params: dict) -> dict:
     window = _window(ctx.state, params["WindowId"])
     task = _task(window, params["WindowTaskId"])
     del window.tasks[task.task_id]
-    window.modified = ctx.now
     return {"WindowId": window.window_id, "WindowTaskId": task.task_id}
 
 
@@ -878,15 +879,27 @@ def describe_maintenance_window_execution_tasks(ctx: Context, params: dict) -> d
     return _page(rows, params, "WindowExecutionTaskIdentities")
 
 
-def _task_parameter_values(task: WindowTask) -> dict[str, list]:
-    """The parameters a task passes: TaskInvocationParameters' Parameters, else the deprecated TaskParameters."""
-    invocation = (task.config.get("TaskInvocationParameters") or {}).get(INVOCATION_PARAMETER_KEYS[task.task_type])
-    if invocation and invocation.get("Parameters"):
-        return copy.deepcopy(invocation["Parameters"])
-    if task.task_type == "RUN_COMMAND" and not invocation:
-        return {name: list(value.get("Values") or []) for name, value in (task.config.get("TaskParameters") or {})
-                .items()}
-    return {}
+def _invocation_parameters_of(task: WindowTask) -> dict:
+    """The TaskInvocationParameters of the task's type. A Run Command task without any TaskInvocationParameters
+    uses the deprecated TaskParameters and LoggingInfo instead ("Systems Manager uses specified values for
+    TaskParameters and LoggingInfo only if no values are specified for TaskInvocationParameters")."""
+    by_type = task.config.get("TaskInvocationParameters") or {}
+    if task.task_type == "RUN_COMMAND" and not by_type:
+        return _deprecated_run_command(task.config)
+    return copy.deepcopy(by_type.get(INVOCATION_PARAMETER_KEYS[task.task_type]) or {})
+
+
+def _deprecated_run_command(config: dict) -> dict:
+    run_command: dict[str, Any] = {}
+    if config.get("TaskParameters"):
+        run_command["Parameters"] = {name: list(value.get("Values") or [])
+                                     for name, value in config["TaskParameters"].items()}
+    logging_info = config.get("LoggingInfo")
+    if logging_info:
+        run_command.update(_compact({"OutputS3BucketName": logging_info["S3BucketName"],
+                                     "OutputS3KeyPrefix": logging_info.get("S3KeyPrefix"),
+                                     "OutputS3Region": logging_info["S3Region"]}))
+    return run_command
 
 
 @operation("GetMaintenanceWindowExecutionTask")
@@ -896,7 +909,7 @@ def get_maintenance_window_execution_task(ctx: Context, params: dict) -> dict:
     task = task_execution.task
     identity = _task_execution_identity(execution, task_execution)
     identity["Type"] = identity.pop("TaskType")
-    parameters = _task_parameter_values(task)
+    parameters = _invocation_parameters_of(task).get("Parameters") or {}
     return _compact({
         **identity,
         "ServiceRole": _service_role(task.config, execution.account),
@@ -1118,8 +1131,7 @@ def _canonical_targets(targets: list[dict]) -> list[dict]:
 
 
 def _uses_per_node_values(task: WindowTask) -> bool:
-    text = json.dumps(task.config.get("TaskInvocationParameters") or task.config.get("TaskParameters") or {},
-                      default=lambda value: value.decode(errors="replace"))
+    text = _json(_invocation_parameters_of(task))
     return any("{{" + name + "}}" in text for name in PER_NODE_PSEUDO_PARAMETERS)
 
 
@@ -1151,8 +1163,8 @@ def _start_invocation(execution: WindowExecution, task_execution: TaskExecution,
     elif task.task_type == "RUN_COMMAND":
         _send_command(execution, invocation, _substituted(_send_command_request(task, unit), values))
     else:
-        parameters = _substituted(copy.deepcopy(task.config.get("TaskInvocationParameters") or {}), values)
-        invocation.parameters = json.dumps(parameters, default=lambda value: value.decode(errors="replace"))
+        parameters = _substituted({INVOCATION_PARAMETER_KEYS[task.task_type]: _invocation_parameters_of(task)}, values)
+        invocation.parameters = _json(parameters)
         _finish(invocation, "FAILED", f"Not simulated: the lab does not run {task.task_type} tasks, so "
                                       f"{task.config['TaskArn']} did not run.")
     return invocation
@@ -1194,29 +1206,12 @@ def _substituted(value, values: dict[str, str]):
 
 
 def _send_command_request(task: WindowTask, unit: _Unit) -> dict:
-    """SendCommand for a Run Command invocation. TaskParameters/LoggingInfo (deprecated) are used only when the
-    task has no TaskInvocationParameters (API reference, MaintenanceWindowRunCommandParameters)."""
+    """SendCommand for one Run Command invocation."""
     config = task.config
-    run_command = (config.get("TaskInvocationParameters") or {}).get("RunCommand")
-    if run_command is None and not config.get("TaskInvocationParameters"):
-        run_command = _deprecated_run_command(config)
     request = {"DocumentName": config["TaskArn"], "Targets": unit.targets,
                "MaxConcurrency": config["MaxConcurrency"], "MaxErrors": config["MaxErrors"]}
-    request.update(_pick(run_command or {}, SEND_COMMAND_MEMBERS))
+    request.update(_pick(_invocation_parameters_of(task), SEND_COMMAND_MEMBERS))
     return request
-
-
-def _deprecated_run_command(config: dict) -> dict:
-    run_command: dict[str, Any] = {}
-    if config.get("TaskParameters"):
-        run_command["Parameters"] = {name: list(value.get("Values") or [])
-                                     for name, value in config["TaskParameters"].items()}
-    logging_info = config.get("LoggingInfo")
-    if logging_info:
-        run_command.update(_compact({"OutputS3BucketName": logging_info["S3BucketName"],
-                                     "OutputS3KeyPrefix": logging_info.get("S3KeyPrefix"),
-                                     "OutputS3Region": logging_info["S3Region"]}))
-    return run_command
 
 
 def _send_command(execution: WindowExecution, invocation: Invocation, request: dict) -> None:
@@ -1230,14 +1225,14 @@ def _send_command(execution: WindowExecution, invocation: Invocation, request: d
         return
     invocation.execution_id = result["Command"]["CommandId"]
     node_ids = sorted(getattr(_command(execution, invocation), "invocations", {}) or {})
-    invocation.parameters = _invocation_parameters(request, node_ids)
+    invocation.parameters = _reported_parameters(request, node_ids)
 
 
-def _invocation_parameters(request: dict, node_ids: list[str]) -> str:
+def _reported_parameters(request: dict, node_ids: list[str]) -> str:
     """The Parameters AWS reports for a Run Command invocation: the request in lowerCamel names, with the node
     ids it ran on (API reference example: {"documentName":..., "instanceIds":[...], "parameters":{...}})."""
     shown = {key[:1].lower() + key[1:]: value for key, value in request.items() if key != "Targets"}
-    return json.dumps({"documentName": shown.pop("documentName"), "instanceIds": node_ids, **shown})
+    return _json({"documentName": shown.pop("documentName"), "instanceIds": node_ids, **shown})
 
 
 def _command(execution: WindowExecution, invocation: Invocation):
@@ -1260,17 +1255,25 @@ def _await_command(execution: WindowExecution, task_execution: TaskExecution, in
             invocation.status = status
             if not cancel_sent and _past_cutoff(execution, task_execution.task):
                 cancel_sent = True
-                if "CancelCommand" in api.OPERATIONS:
-                    api.call("CancelCommand", Context(LAB, execution.account, execution.region),
-                             {"CommandId": invocation.execution_id})
+                _cancel_command(execution, invocation)
         time.sleep(POLL_SECONDS)
+
+
+def _cancel_command(execution: WindowExecution, invocation: Invocation) -> None:
+    if "CancelCommand" not in api.OPERATIONS:
+        return
+    try:
+        api.call("CancelCommand", Context(LAB, execution.account, execution.region),
+                 {"CommandId": invocation.execution_id})
+    except LabError:
+        pass  # the command ended meanwhile; its own status stands
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Scheduler stand-in: run the windows that are due
 
 
-def due_windows(state: RegionState, now: datetime.datetime) -> list[Window]:
+def _due_windows(state: RegionState, now: datetime.datetime) -> list[Window]:
     """Enabled windows with a run in (last check, now]; every window's check mark moves to now, so occurrences
     that passed while a window was disabled never fire later."""
     due = []
@@ -1283,14 +1286,14 @@ def due_windows(state: RegionState, now: datetime.datetime) -> list[Window]:
 
 
 def run_due(account: str | None = None, region: str | None = None) -> dict:
-    """Start every due window (optionally of one account and/or region). A window deferred by the concurrent
-    executions quota stays due for the next call."""
+    """Start every due window (optionally of one account and/or region), once however many of its runs the lab
+    clock jumped over. A window deferred by the concurrent executions quota stays due for the next call."""
     started, deferred = [], []
     with LAB.lock:
         now = LAB.clock.now()
         candidates = [(state, window) for state in LAB.regions()
                       if account in (None, state.account) and region in (None, state.region)
-                      for window in due_windows(state, now)]
+                      for window in _due_windows(state, now)]
     for state, window in candidates:
         try:
             execution = start_execution(state.account, state.region, window.window_id)

@@ -164,7 +164,8 @@ def test_get_with_instance_view_describes_the_vm(lab_env):
     compute = _compute(lab_env)
     vm = compute.virtual_machines.get("rg-web", "web-01", expand="instanceView")
     expected = FLEET[SUB_MAIN][0]
-    assert vm.id == f"/subscriptions/{SUB_MAIN}/resourceGroups/rg-web/providers/Microsoft.Compute/virtualMachines/web-01"
+    assert vm.id == (f"/subscriptions/{SUB_MAIN}/resourceGroups/rg-web/providers/Microsoft.Compute/"
+                     "virtualMachines/web-01")
     assert (vm.location, vm.tags, vm.vm_id) == ("westeurope", {"PatchGroup": "prod-auto"}, expected["vm_id"])
     assert vm.storage_profile.os_disk.os_type == "Linux"
     image = vm.storage_profile.image_reference
@@ -216,8 +217,8 @@ def test_run_command_onboards_a_linux_vm_into_the_activation_account(lab_env, aw
     registration = json.loads(_stdout(first).strip().splitlines()[-1])
     assert "Successfully registered the instance with AWS SSM" in _stdout(first)
     nodes = _hybrid_nodes(aws)
-    assert [(n["InstanceId"], n["ComputerName"], n["PlatformType"]) for n in nodes] == [
-        (registration["ManagedInstanceID"], "web-01", "Linux")]
+    assert [(n["InstanceId"], n["ComputerName"], n["PlatformType"], n["PingStatus"]) for n in nodes] == [
+        (registration["ManagedInstanceID"], "web-01", "Linux", "Online")]
     assert registration["Region"] == aws.region
 
     agent = control.get("/azure/vms/agent", subscription=SUB_MAIN, resource_group="rg-web", name="web-01")
@@ -322,3 +323,25 @@ def test_script_for_the_other_os_is_refused(lab_env):
         _compute(lab_env).virtual_machines.begin_run_command(
             "rg-web", "web-01", {"commandId": "RunPowerShellScript", "script": ["Write-Output hi"]})
     assert (refused.value.status_code, refused.value.error.code) == (400, "BadRequest")
+
+
+def test_failing_managed_script_fails_the_deployment_only_when_asked(lab_env):
+    commands = _compute(lab_env).virtual_machine_run_commands
+    body = {"location": "westeurope", "properties": {"source": {"script": "echo partial; exit 3"}}}
+    tolerated = commands.begin_create_or_update("rg-web", "web-02", "tolerated", body).result()
+    view = commands.get_by_virtual_machine("rg-web", "web-02", "tolerated", expand="instanceView").properties
+    assert tolerated.properties.provisioning_state == "Succeeded"
+    assert (view.instance_view.execution_state, view.instance_view.exit_code) == ("Failed", 3)
+    body["properties"]["treatFailureAsDeploymentFailure"] = True
+    with pytest.raises(HttpResponseError) as failed:
+        commands.begin_create_or_update("rg-web", "web-02", "strict", body).result()
+    assert "VMExtensionProvisioningError" in str(failed.value)
+    assert commands.get_by_virtual_machine("rg-web", "web-02", "strict").properties.provisioning_state == "Failed"
+
+
+def test_managed_run_command_stops_at_its_timeout(lab_env):
+    commands = _compute(lab_env).virtual_machine_run_commands
+    commands.begin_create_or_update("rg-web", "web-02", "slow", {"location": "westeurope", "properties": {
+        "source": {"script": "echo started; sleep 30; echo finished"}, "timeoutInSeconds": 1}}).result()
+    view = commands.get_by_virtual_machine("rg-web", "web-02", "slow", expand="instanceView").properties.instance_view
+    assert (view.execution_state, view.output) == ("TimedOut", "started\n")

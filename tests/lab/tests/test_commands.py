@@ -7,6 +7,7 @@ import pytest
 from fleetlab import catalog
 
 STATE_FILTER = {"Key": "State", "Values": ["Missing"]}
+TRUNCATED = "\n---Output truncated---"  # the agent's marker: the plugin Output keeps 2,500 characters in all
 
 
 def _code(excinfo) -> str:
@@ -80,7 +81,7 @@ def _package(kb_id: str) -> str:
     return kb_id.rsplit(".", 1)[0]
 
 
-def test_scan_then_install_changes_exactly_what_the_baseline_approves(aws, control, lab_server):
+def test_scan_then_install_changes_exactly_what_the_baseline_approves(aws, control):
     baseline_id = _security_baseline(aws, "prod-auto")
     nodes = aws.launch("amzn-2023", 2, {"PatchGroup": "prod-auto"})
     before = {node.node_id: dict(node.installed) for node in nodes}
@@ -263,7 +264,7 @@ def test_offline_node_is_undeliverable_and_does_not_count_as_an_error(aws, contr
 
 
 def test_command_not_delivered_before_its_timeout_times_out(aws, control, agent_seconds):
-    agent_seconds(0.5)
+    agent_seconds(1.0)  # the clock moves on while the first command still runs
     busy = aws.launch("ubuntu-22.04", 1)
     queued = aws.launch("ubuntu-22.04", 2)
     first = _send(aws, "Scan", busy)
@@ -290,7 +291,7 @@ def test_targets_select_by_tag_and_an_empty_selection_succeeds(aws, control):
 # --- cancelling, waiting, listing --------------------------------------------------------------------------------
 
 def test_cancel_command_stops_invocations_that_have_not_run(aws, control, agent_seconds):
-    agent_seconds(0.3)
+    agent_seconds(1.0)  # CancelCommand arrives while the first node's step is still running
     nodes = aws.launch("amzn-2023", 3)
     before = {node.node_id: dict(node.installed) for node in nodes}
     command_id = _send(aws, "Install", nodes, MaxConcurrency="1")
@@ -349,8 +350,7 @@ def test_output_goes_to_s3_at_the_documented_key(aws, control):
     plugin = _invocations(aws, command["CommandId"], details=True)[node.node_id]["CommandPlugins"][1]
     assert plugin["Name"] == "PatchLinux"
     assert plugin["OutputS3KeyPrefix"] == f"runs/weekly/{command['CommandId']}/{node.node_id}/awsrunShellScript"
-    expected = stored if len(stored) <= 2500 else stored[:2478] + "\n---Output truncated---"
-    assert plugin["Output"] == expected
+    assert plugin["Output"] == (stored if len(stored) <= 2500 else stored[:2500 - len(TRUNCATED)] + TRUNCATED)
     invocation_level = aws.ssm.get_command_invocation(CommandId=command["CommandId"], InstanceId=node.node_id)
     assert invocation_level["Status"] == "Success" and invocation_level["StandardOutputContent"] == ""
 
@@ -367,7 +367,7 @@ def test_plugin_output_keeps_2500_characters_and_get_command_invocation_24000(aw
     full = aws.ssm.get_command_invocation(CommandId=command["CommandId"], InstanceId=node.node_id,
                                           PluginName="PatchLinux")["StandardOutputContent"]
     assert len(full) > 2500 and node.fail_install is None and "file conflicts" in full
-    assert plugin["Output"] == full[:2478] + "\n---Output truncated---"
+    assert plugin["Output"] == full[:2500 - len(TRUNCATED)] + TRUNCATED
 
 
 # --- what SendCommand and the readers reject ---------------------------------------------------------------------

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
+import time
 from zoneinfo import ZoneInfo
 
 import botocore.exceptions
@@ -65,6 +67,15 @@ def _execute(aws, control, window_id: str) -> dict:
     return result
 
 
+def _finished_execution(aws, execution_id: str, timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        execution = aws.ssm.get_maintenance_window_execution(WindowExecutionId=execution_id)
+        if execution["Status"] not in ("PENDING", "IN_PROGRESS", "CANCELLING") or time.monotonic() > deadline:
+            return execution
+        time.sleep(0.05)
+
+
 def _execution_tasks(aws, execution_id: str) -> list[dict]:
     return aws.ssm.describe_maintenance_window_execution_tasks(WindowExecutionId=execution_id)[
         "WindowExecutionTaskIdentities"]
@@ -114,8 +125,7 @@ def test_documented_schedules_are_accepted(expression):
     ("0 2 ? * SUN *", "cron(...), rate(...) or at(...)"),
 ])
 def test_invalid_schedules_are_rejected_with_the_reason(expression, reason):
-    with pytest.raises(schedule.ScheduleError, match=reason.replace("(", r"\(").replace(")", r"\)")
-                       .replace("|", r"\|").replace("?", r"\?").replace("*", r"\*")):
+    with pytest.raises(schedule.ScheduleError, match=re.escape(reason)):
         schedule.parse(expression)
 
 
@@ -172,14 +182,14 @@ def test_at_runs_once_in_the_window_time_zone():
 
 # --- windows -------------------------------------------------------------------------------------------------
 
-def test_window_lifecycle_round_trips_every_field(aws, control, lab):
+def test_window_lifecycle_round_trips_every_field(aws, control):
     now = _lab_now(control)
     start = (now + datetime.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
     end = (now + datetime.timedelta(days=90)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
     window_id = aws.ssm.create_maintenance_window(
         Name="mw-install-auto", Description="weekly install", StartDate=start, EndDate=end,
         Schedule="cron(30 23 ? * TUE#3 *)", ScheduleTimezone="Europe/Paris", ScheduleOffset=2, Duration=4,
-        Cutoff=1, AllowUnassociatedTargets=True, Tags=[{"Key": "owner", "Value": "ops"}])["WindowId"]
+        Cutoff=1, AllowUnassociatedTargets=True)["WindowId"]
     got = aws.ssm.get_maintenance_window(WindowId=window_id)
     assert {k: got[k] for k in ("Name", "Description", "StartDate", "EndDate", "Schedule", "ScheduleTimezone",
                                 "ScheduleOffset", "Duration", "Cutoff", "AllowUnassociatedTargets", "Enabled")} == {
@@ -190,7 +200,6 @@ def test_window_lifecycle_round_trips_every_field(aws, control, lab):
     assert got["NextExecutionTime"].endswith(("+01:00", "+02:00"))  # Paris time, two days after a Tuesday
     next_run = datetime.datetime.fromisoformat(got["NextExecutionTime"])
     assert next_run.weekday() == 3 and next_run > now
-    assert lab.region(aws.account, aws.region).tags[("MaintenanceWindow", window_id)] == {"owner": "ops"}
 
     [identity] = _windows(aws)
     assert identity["WindowId"] == window_id and identity["NextExecutionTime"] == got["NextExecutionTime"]
@@ -198,6 +207,13 @@ def test_window_lifecycle_round_trips_every_field(aws, control, lab):
 
     assert aws.ssm.delete_maintenance_window(WindowId=window_id)["WindowId"] == window_id
     assert _windows(aws) == []
+
+
+def test_tags_given_at_creation_belong_to_the_window_until_it_is_deleted(aws, lab):
+    window_id = _window(aws, Tags=[{"Key": "owner", "Value": "ops"}, {"Key": "Patch Group", "Value": "prod"}])
+    tags = aws.ssm.list_tags_for_resource(ResourceType="MaintenanceWindow", ResourceId=window_id)["TagList"]
+    assert sorted((t["Key"], t["Value"]) for t in tags) == [("Patch Group", "prod"), ("owner", "ops")]
+    aws.ssm.delete_maintenance_window(WindowId=window_id)
     assert ("MaintenanceWindow", window_id) not in lab.region(aws.account, aws.region).tags
 
 
@@ -747,3 +763,66 @@ def test_lambda_payload_is_substituted_per_invocation(aws, control):
     [invocation] = _invocations(aws, result["window_execution_id"], task["TaskExecutionId"])
     payload = json.loads(invocation["Parameters"])["Lambda"]["Payload"]
     assert json.loads(payload) == {"window": window_id}
+
+
+def _slow_window(aws, lab, monkeypatch, **window) -> str:
+    """A window whose first task is a Run Command that takes about two seconds on its one node."""
+    monkeypatch.setitem(lab.settings, "agent_seconds_per_node", 2.0)
+    aws.launch("ubuntu-22.04", 1, {"PatchGroup": "slow"})
+    window_id = _window(aws, **window)
+    target_id = _tag_target(aws, window_id, "slow")
+    _run_command_task(aws, window_id, [{"Key": "WindowTargetIds", "Values": [target_id]}], Priority=1)
+    _automation_task(aws, window_id, Priority=2)
+    return window_id
+
+
+def test_no_task_starts_after_the_cutoff_and_an_overlapping_run_is_skipped(aws, control, lab, monkeypatch):
+    window_id = _slow_window(aws, lab, monkeypatch, Duration=2, Cutoff=1)
+    request = {"account": aws.account, "region": aws.region, "window_id": window_id}
+    running = control.post("/windows/execute", request)
+    assert running["status"] == "IN_PROGRESS" and not running["finished"]
+    overlapping = control.post("/windows/execute", request)
+    assert overlapping["status"] == "SKIPPED_OVERLAPPING"
+    control.post("/clock/advance", {"hours": 1.5})  # past start + Duration - Cutoff while the first task runs
+
+    execution = _finished_execution(aws, running["window_execution_id"])
+    assert execution["Status"] == "TIMED_OUT"
+    first, second = (aws.ssm.get_maintenance_window_execution_task(
+        WindowExecutionId=running["window_execution_id"], TaskId=task_id) for task_id in execution["TaskIds"])
+    assert first["Status"] == "SUCCESS"  # CutoffBehavior CONTINUE_TASK (the default): a running task goes on
+    assert (second["Status"], second["StatusDetails"]) == (
+        "TIMED_OUT", "The task did not start before the maintenance window cutoff.")
+    statuses = {e["WindowExecutionId"]: e["Status"] for e in aws.ssm.describe_maintenance_window_executions(
+        WindowId=window_id)["WindowExecutions"]}
+    assert statuses == {running["window_execution_id"]: "TIMED_OUT",
+                        overlapping["window_execution_id"]: "SKIPPED_OVERLAPPING"}
+
+
+def test_cancelling_stops_tasks_that_have_not_started(aws, control, lab, monkeypatch):
+    window_id = _slow_window(aws, lab, monkeypatch)
+    running = control.post("/windows/execute", {"account": aws.account, "region": aws.region,
+                                                "window_id": window_id})
+    aws.ssm.cancel_maintenance_window_execution(WindowExecutionId=running["window_execution_id"])
+    assert aws.ssm.get_maintenance_window_execution(
+        WindowExecutionId=running["window_execution_id"])["Status"] == "CANCELLING"
+    execution = _finished_execution(aws, running["window_execution_id"])
+    assert execution["Status"] == "CANCELLED"
+    first, second = _execution_tasks(aws, running["window_execution_id"])
+    assert first["Status"] == "SUCCESS"  # "Tasks already in progress will continue to completion."
+    assert second["Status"] == "CANCELLED"
+
+
+def test_at_most_five_window_executions_run_at_once(aws, control, lab, monkeypatch):
+    monkeypatch.setitem(lab.settings, "agent_seconds_per_node", 2.0)
+    aws.launch("ubuntu-22.04", 1, {"PatchGroup": "slow"})
+    windows = []
+    for index in range(6):
+        window_id = _window(aws, Name=f"busy-{index}")
+        target_id = _tag_target(aws, window_id, "slow")
+        _run_command_task(aws, window_id, [{"Key": "WindowTargetIds", "Values": [target_id]}])
+        windows.append(window_id)
+    for window_id in windows[:5]:
+        control.post("/windows/execute", {"account": aws.account, "region": aws.region, "window_id": window_id})
+    with pytest.raises(RuntimeError, match="HTTP 400.*Concurrent executions"):
+        control.post("/windows/execute", {"account": aws.account, "region": aws.region, "window_id": windows[5]})
+    assert aws.ssm.describe_maintenance_window_executions(WindowId=windows[5])["WindowExecutions"] == []

@@ -46,6 +46,14 @@ def no_sleep():
         yield sleep
 
 
+def record_params(client, operation: str) -> list:
+    """A list that fills with the parameters of each `operation` call the client makes (retries included)."""
+    sent = []
+    client.meta.events.register(f"provide-client-params.ssm.{operation}",
+                                lambda params, **kwargs: sent.append(dict(params)))
+    return sent
+
+
 class ModuleExit(Exception):
     def __init__(self, result: dict) -> None:
         super().__init__(result)
