@@ -30,7 +30,7 @@ Windows (PowerShell subset; the script runs as SYSTEM)
   -notlike -match -notmatch -and -or -not !, member access and .Method(), [Type]::Member, if/elseif/else,
   try/catch/finally, throw, exit, pipes, `& cmd args`, native `.\\x.exe args`, # and <# #> comments.
   Cmdlets: Write-Output/echo/Write-Host/Write-Error, Get-Content (-Raw), Set-Content/Out-File/Add-Content,
-  Test-Path, Set-Location/cd, Get-Location, Invoke-WebRequest/iwr -OutFile,
+  Test-Path, Join-Path, Set-Location/cd, Get-Location, Invoke-WebRequest/iwr -OutFile,
   (New-Object System.Net.WebClient).DownloadFile, Start-Process (-FilePath -ArgumentList -Wait -PassThru),
   Get-/Start-/Stop-/Restart-Service AmazonSSMAgent, ConvertFrom-Json, ConvertTo-Json, Select-Object
   (-ExpandProperty/-Property), Start-Sleep, Out-Null, $ErrorActionPreference / -ErrorAction, $LASTEXITCODE.
@@ -2216,6 +2216,10 @@ class PowerShell:
 
     def cmdlet_get_location(self, named, positional, piped) -> list:
         return [self.m.session.cwd]
+
+    def cmdlet_join_path(self, named, positional, piped) -> list:
+        parts = [named.get("path"), named.get("childpath")] if "path" in named else positional[:2]
+        return ["\\".join(str(p).strip("\\") for p in parts if p is not None)]
 
     def cmdlet_invoke_webrequest(self, named, positional, piped) -> list:
         url = str(named.get("uri") or (positional or [""])[0])

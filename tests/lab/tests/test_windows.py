@@ -569,10 +569,10 @@ def test_task_quotas(aws):
     pages = list(aws.ssm.get_paginator("describe_maintenance_window_tasks").paginate(
         WindowId=window_id, PaginationConfig={"PageSize": 10}))
     assert [len(page["Tasks"]) for page in pages] == [10, 10]
-    by_name = aws.ssm.describe_maintenance_window_tasks(
+    automation_at_priority_1 = aws.ssm.describe_maintenance_window_tasks(
         WindowId=window_id, Filters=[{"Key": "TaskType", "Values": ["AUTOMATION"]},
                                      {"Key": "Priority", "Values": ["1"]}], MaxResults=100)["Tasks"]
-    assert len(by_name) == 20
+    assert len(automation_at_priority_1) == 20
 
 
 def test_update_task_keeps_unsent_fields_replaces_invocation_parameters_and_replace_nulls(aws):
@@ -648,9 +648,9 @@ def test_execute_now_records_tasks_in_priority_order_and_never_fakes_unsimulated
         got = aws.ssm.get_maintenance_window_execution_task_invocation(
             WindowExecutionId=execution_id, TaskId=task_execution_id, InvocationId=invocation["InvocationId"])
         assert got == {**invocation, "ResponseMetadata": got["ResponseMetadata"]}
-    failed = aws.ssm.describe_maintenance_window_execution_tasks(
+    succeeded = aws.ssm.describe_maintenance_window_execution_tasks(
         WindowExecutionId=execution_id, Filters=[{"Key": "STATUS", "Values": ["SUCCESS"]}])
-    assert failed["WindowExecutionTaskIdentities"] == []
+    assert succeeded["WindowExecutionTaskIdentities"] == []
     # Cancelling a finished execution changes nothing.
     aws.ssm.cancel_maintenance_window_execution(WindowExecutionId=execution_id)
     assert aws.ssm.get_maintenance_window_execution(WindowExecutionId=execution_id)["Status"] == "FAILED"
