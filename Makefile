@@ -137,7 +137,7 @@ demo: venv collections ## the reference fleet in the lab, then site.yml against 
 	echo "demo: the lab is still running: . $(LAB_STATE)/env.sh to use it, make lab-down to stop it"
 
 clean: ## remove build output, ansible-test output and Python caches (keeps .venv, .cache and a running lab)
-	rm -rf build tests/output .pytest_cache
+	rm -rf build tests/output .pytest_cache .ruff_cache .mypy_cache
 	find . \( -path ./.venv -o -path ./.cache -o -path ./.git \) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: lab-down clean ## clean, and also remove .venv, .cache and .lab

@@ -36,7 +36,7 @@ mkdir -p "$dest" "$work/ansible_collections/amazon"
 # tested too.
 tar -C "$repo" -c \
   --exclude=./.git --exclude=./.venv --exclude=./.cache --exclude=./.lab --exclude=./tests/lab \
-  --exclude=./build --exclude=./reports --exclude=./tests/output --exclude=.pytest_cache \
+  --exclude=./build --exclude=./reports --exclude=./tests/output --exclude='.*_cache' \
   --exclude=__pycache__ --exclude='*.tar.gz' . | tar -C "$dest" -x
 cp -a "$amazon_aws" "$work/ansible_collections/amazon/aws"
 
@@ -45,14 +45,15 @@ cp -a "$amazon_aws" "$work/ansible_collections/amazon/aws"
 # in a subprocess: in-process it sets PIP_CONFIG_FILE=/dev/null and drops the machine's pip settings), then
 # installs the pip release ansible-test asked for.
 seed_get_pip() {
-  local pip_version seed
+  local pip_version seed tmp
   pip_version=$("$venv/bin/python" -c '
 import types
 from ansible_test._internal.python_requirements import get_venv_packages
 print(get_venv_packages(types.SimpleNamespace(version="'"$python_version"'"))["pip"])')
   seed=$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py
   mkdir -p "$(dirname "$seed")"
-  cat >"$seed.tmp" <<'PY'
+  tmp=$(mktemp "$seed.XXXXXX") # several runs at once each write their own, then rename
+  cat >"$tmp" <<'PY'
 """Stand-in for ansible-test's get-pip bootstrap, seeded by fleetpatch.ssm's tests/ansible_test.sh."""
 import subprocess
 import sys
@@ -62,7 +63,7 @@ GET_PIP_ONLY = {"--no-setuptools", "--no-wheel"}  # get-pip options that `pip in
 subprocess.run([sys.executable, "-m", "ensurepip", "--default-pip"], check=True, stdout=subprocess.DEVNULL)
 sys.exit(subprocess.call([sys.executable, "-m", "pip", "install", *(a for a in sys.argv[1:] if a not in GET_PIP_ONLY)]))
 PY
-  mv "$seed.tmp" "$seed"
+  mv "$tmp" "$seed"
 }
 
 has_unit_tests() {

@@ -233,8 +233,8 @@ def list_baselines(client, owner=None, name_prefix=None, operating_system=None) 
         for key, value in (("NAME_PREFIX", name_prefix), ("OWNER", owner), ("OPERATING_SYSTEM", operating_system))
         if value
     ]
-    return [_identity(api) for api in paginated_items(client, "describe_patch_baselines", "BaselineIdentities",
-                                                       Filters=filters)]
+    identities = paginated_items(client, "describe_patch_baselines", "BaselineIdentities", Filters=filters)
+    return [_identity(identity) for identity in identities]
 
 
 @SSMErrorHandler.list_error_handler("get patch baseline")

@@ -20,7 +20,7 @@ description:
   - Can register the baseline as the default baseline of its operating system, and restores the AWS-owned default
     when it stops being the default.
 author:
-  - fleetpatch.ssm maintainers
+  - fleetpatch.ssm maintainers (@fleetpatch)
 options:
   name:
     description:
@@ -79,8 +79,8 @@ options:
           - 'Documented values: Amazon Linux C(CLASSIFICATION) V(Security), V(Bugfix), V(Enhancement),
             V(Recommended), V(Newpackage); C(SEVERITY) V(Critical), V(Important), V(Medium), V(Low) (and V(None) on
             Amazon Linux 2023); Ubuntu/Debian C(PRIORITY) V(Required), V(Important), V(Standard), V(Optional),
-            V(Extra); C(SECTION) the Debian archive sections (V(Admin), V(Libs), V(Kernel)...); Windows C(CLASSIFICATION) V(CriticalUpdates), V(DefinitionUpdates), V(Drivers),
-            V(FeaturePacks), V(SecurityUpdates), V(ServicePacks), V(Tools), V(UpdateRollups), V(Updates),
+            V(Extra); C(SECTION) the Debian archive sections (V(Admin), V(Libs), V(Kernel)...); Windows
+            C(CLASSIFICATION) V(CriticalUpdates), V(DefinitionUpdates), V(Drivers), V(FeaturePacks), V(SecurityUpdates), V(ServicePacks), V(Tools), V(UpdateRollups), V(Updates),
             V(Upgrades); C(MSRC_SEVERITY) V(Critical), V(Important), V(Moderate), V(Low), V(Unspecified);
             C(PATCH_SET) V(OS), V(APPLICATION).'
           - Documented values are matched in any case. Other values (C(PRODUCT), other distributions' keys) are
@@ -294,7 +294,7 @@ RETURN = r"""
 patch_baseline:
   description:
     - The baseline after the task, in the module's option names; V(null) after O(state=absent).
-    - In check mode, the baseline the task would produce (O(patch_baseline.baseline_id) is V(null) for a baseline
+    - In check mode, the baseline the task would produce (RV(patch_baseline.baseline_id) is V(null) for a baseline
       that would be created).
   returned: always
   type: dict

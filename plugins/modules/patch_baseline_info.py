@@ -12,7 +12,7 @@ description:
     names of M(fleetpatch.ssm.patch_baseline), the patch groups registered with them, and which baseline is the
     default of each operating system.
 author:
-  - fleetpatch.ssm maintainers
+  - fleetpatch.ssm maintainers (@fleetpatch)
 options:
   name:
     description:

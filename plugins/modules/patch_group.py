@@ -16,7 +16,7 @@ description:
   - Nodes of a group that has no baseline for their operating system use the default baseline of that operating
     system, without any error; deregistering a group says so in a warning.
 author:
-  - fleetpatch.ssm maintainers
+  - fleetpatch.ssm maintainers (@fleetpatch)
 options:
   patch_group:
     description:

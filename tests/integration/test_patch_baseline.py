@@ -256,7 +256,7 @@ def test_windows_and_ubuntu_rules_are_sent_in_aws_terms(account, run_playbook):
              step("windows again", windows), step("ubuntu: check mode again", ubuntu, True), step("ubuntu again", ubuntu)]
     results = run_steps(run_playbook, account, BASELINE_STEPS, steps)
 
-    assert [changed for _, changed in changes(results)] == [True, True, False, False, False, False]
+    assert [changed for _name, changed in changes(results)] == [True, True, False, False, False, False]
     stored = account.baseline("windows-prod-sensitive")
     assert stored["GlobalFilters"]["PatchFilters"] == [{"Key": "PATCH_SET", "Values": ["OS"]}]
     filters = {f["Key"]: f["Values"] for f in stored["ApprovalRules"]["PatchRules"][0]["PatchFilterGroup"]["PatchFilters"]}
@@ -279,7 +279,7 @@ def test_default_baseline_is_registered_and_the_aws_default_restored(account, ru
     steps = converge("default", dict(spec, default=True)) + [step("not default", spec), step("not default again", spec)]
     results = run_steps(run_playbook, account, BASELINE_STEPS, steps)
 
-    assert [changed for _, changed in changes(results)] == [True, True, False, False, True, False]
+    assert [changed for _name, changed in changes(results)] == [True, True, False, False, True, False]
     assert results["default: apply"].result["patch_baseline"]["default"] is True
     diff = results["not default"].result["diff"]
     assert (diff["before"]["default"], diff["after"]["default"]) == (True, False)
@@ -322,7 +322,7 @@ def test_delete_deregisters_groups_and_gives_the_default_back(account, run_playb
     spec = {"name": "legacy", "state": "absent", "deregister_patch_groups": True}
     results = run_steps(run_playbook, account, BASELINE_STEPS, converge("delete", spec))
 
-    assert [changed for _, changed in changes(results)] == [True, True, False, False]
+    assert [changed for _name, changed in changes(results)] == [True, True, False, False]
     assert results["delete: apply"].result["patch_baseline"] is None
     assert results["delete: apply"].result["diff"]["before"]["patch_groups"] == ["legacy-apps"]
     assert account.own_baselines() == []
@@ -392,10 +392,10 @@ INVALID = [
 
 
 def test_invalid_inputs_fail_naming_the_field_and_write_nothing(account, run_playbook):
-    steps = [step(case, dict({"name": "invalid"}, **options)) for case, options, _ in INVALID]
+    steps = [step(case, dict({"name": "invalid"}, **options)) for case, options, _message in INVALID]
     results = run_steps(run_playbook, account, BASELINE_STEPS, steps)
 
-    for case, _, expected in INVALID:
+    for case, _options, expected in INVALID:
         assert expected in failure(results, case), case
     # Validation runs before any SSM call: the account saw none, so nothing can have been written.
     assert account.calls() == Counter()
@@ -423,7 +423,7 @@ def test_patch_group_register_move_and_deregister(account, run_playbook):
     ]
     results = run_steps(run_playbook, account, GROUP_STEPS, steps)
 
-    assert [changed for _, changed in changes(results)] == [
+    assert [changed for _name, changed in changes(results)] == [
         True, True, False, False, True, True, False, True, False, True, False, "failed"]
     assert results["move"].result["diff"] == {
         "before": {"patch_group": "prod-auto", "operating_system": "AMAZON_LINUX_2",

@@ -69,7 +69,7 @@ class SpecError(ValueError):
 # ---------------------------------------------------------------------------------------------------------------
 
 _GROUP_KEYS = {"platform", "count", "patch_group", "patch_group_key", "name_prefix", "tags"}
-_VM_GROUP_KEYS = _GROUP_KEYS - {"patch_group_key"} | {"resource_group", "location"}
+_VM_GROUP_KEYS = (_GROUP_KEYS - {"patch_group_key"}) | {"resource_group", "location"}  # Azure VMs: PatchGroup
 
 
 def _mapping(value, where: str, allowed: set[str] | None = None) -> dict:
@@ -99,6 +99,8 @@ def _group(raw, where: str, allowed: set[str] = _GROUP_KEYS) -> dict:
     if key not in PATCH_GROUP_KEYS:
         raise SpecError(f"{where}: patch_group_key must be one of {PATCH_GROUP_KEYS}")
     patch_group = raw.get("patch_group")
+    if patch_group is not None and not (isinstance(patch_group, str) and patch_group):
+        raise SpecError(f"{where}: patch_group must be a non-empty string (or absent: no patch group)")
     return {
         "platform": raw["platform"],
         "count": count,
@@ -149,10 +151,9 @@ def _account(raw, index: int) -> tuple[str, str, dict]:
             kind: [_group(g, f"{where}.regions.{region}.{kind}[{i}]") for i, g in enumerate(layout.get(kind) or [])]
             for kind in ("ec2", "hybrid")
         }
-        for i, group in enumerate(regions[region]["hybrid"]):
-            if group["count"] > nodes.STANDARD_TIER_HYBRID_LIMIT:
-                raise SpecError(f"{where}.regions.{region}.hybrid[{i}]: at most "
-                                f"{nodes.STANDARD_TIER_HYBRID_LIMIT} nodes per group (RegistrationLimit)")
+        if sum(g["count"] for g in regions[region]["hybrid"]) > nodes.STANDARD_TIER_HYBRID_LIMIT:
+            raise SpecError(f"{where}.regions.{region}.hybrid: at most {nodes.STANDARD_TIER_HYBRID_LIMIT} hybrid "
+                            "nodes per account and region (the standard-instances tier the lab starts with)")
     return account, raw.get("name") or account, regions
 
 
@@ -197,6 +198,8 @@ def from_dict(raw: dict) -> dict:
     """Normalise a spec given as data (what `load` does after parsing the YAML)."""
     raw = _mapping(raw, "spec", {"name", "seed", "regions", "accounts", "offline_ratio", "failing_ratio", "azure"})
     seed = raw.get("seed", DEFAULT_SEED)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise SpecError("seed: must be a whole number")
     accounts = [_account(a, i) for i, a in enumerate(raw.get("accounts") or [{"id": MANAGEMENT_ACCOUNT}])]
     ids = [account for account, _, _ in accounts]
     if ids[0] != MANAGEMENT_ACCOUNT:
@@ -247,7 +250,7 @@ def _launch_group(account: str, region: str, group: dict, lab: Lab) -> list[Node
     for start in range(0, len(names), LAUNCH_BATCH):
         batch = names[start:start + LAUNCH_BATCH]
         created = provision.launch_nodes(account, region, group["platform"], len(batch), group_tags(group), lab=lab)
-        for node, name in zip(created, batch):
+        for node, name in zip(created, batch, strict=True):
             backend.create_tags([node.node_id], {"Name": name})
         launched += created
     return launched

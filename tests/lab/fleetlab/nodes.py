@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import functools
 import hashlib
 import hmac
 import json
@@ -35,7 +36,7 @@ from moto.ssm.models import ssm_backends
 from moto.sts.models import sts_backends
 from moto.utilities.utils import get_partition
 
-from . import model, targets
+from . import catalog, model, targets
 from .api import Context, moto_original, operation
 from .control import ControlError, route
 from .errors import (
@@ -280,14 +281,16 @@ def _service_setting(ctx: Context, setting_id: str) -> dict:
 
 
 def _caller_arn(ctx: Context) -> str:
-    """The ARN of the IAM identity that signed the request (what AWS records as LastModifiedUser)."""
+    """The ARN of the IAM identity that signed the request (what AWS records as LastModifiedUser); in-process
+    calls (api.call, no request) are attributed to the account's root."""
     if ctx.response is None:
         return f"arn:aws:iam::{ctx.account}:root"
     sts = sts_backends[ctx.account][get_partition(ctx.region)]
     return sts.get_caller_identity(ctx.response.get_access_key(), ctx.region)[1]
 
 
-def _check_tier_change(state: RegionState, setting_id: str, value: str) -> None:
+def _check_setting_change(state: RegionState, setting_id: str, value: str) -> None:
+    """A value the setting accepts (UpdateServiceSetting's list) that AWS would let the account switch to."""
     accepted = SERVICE_SETTINGS[setting_id][1]
     if value not in accepted:
         raise ValidationException(f"Invalid value {value!r} for {setting_id}; valid values: {', '.join(accepted)}")
@@ -308,7 +311,7 @@ def get_service_setting(ctx: Context, params: dict) -> dict:
 @operation("UpdateServiceSetting")
 def update_service_setting(ctx: Context, params: dict) -> dict:
     setting_id = _setting_id(params["SettingId"])
-    _check_tier_change(ctx.state, setting_id, params["SettingValue"])
+    _check_setting_change(ctx.state, setting_id, params["SettingValue"])
     ctx.state.service_settings[setting_id] = ServiceSettingRecord(params["SettingValue"], ctx.now, _caller_arn(ctx))
     return {}
 
@@ -317,7 +320,7 @@ def update_service_setting(ctx: Context, params: dict) -> dict:
 def reset_service_setting(ctx: Context, params: dict) -> dict:
     """Back to AWS's default value. The revert takes "30 minutes or more" on AWS; the lab applies it at once."""
     setting_id = _setting_id(params["SettingId"])
-    _check_tier_change(ctx.state, setting_id, SERVICE_SETTINGS[setting_id][0])
+    _check_setting_change(ctx.state, setting_id, SERVICE_SETTINGS[setting_id][0])
     ctx.state.service_settings.pop(setting_id, None)
     return {"ServiceSetting": _service_setting(ctx, setting_id)}
 
@@ -462,7 +465,7 @@ def describe_activations(ctx: Context, params: dict) -> dict:
 
 @operation("DeleteActivation")
 def delete_activation(ctx: Context, params: dict) -> dict:
-    """"Deleting an activation doesn't de-register managed nodes": registered nodes stay."""
+    """Registered nodes stay: "Deleting an activation doesn't de-register managed nodes"."""
     if ctx.state.activations.pop(params["ActivationId"], None) is None:
         raise InvalidActivationId("The activation ID isn't valid. Verify that you entered the correct ActivationId "
                                   "or ActivationCode and try again.")
@@ -517,8 +520,6 @@ def register_with_activation(activation_id: str, activation_code: str, region: s
     Raises InvalidActivation for an unknown, deleted, expired or exhausted activation or a wrong code, and
     ResourceLimitExceededException beyond the standard tier's 1,000 hybrid nodes.
     """
-    from . import catalog  # written alongside; imported when first needed
-
     plat = platform(platform_key)
     with lab.lock:
         now = lab.clock.now()
@@ -618,7 +619,7 @@ def instance_information(node: Node, ping: str, now: datetime.datetime) -> dict:
     info = {
         "InstanceId": node.node_id,
         "PingStatus": ping,
-        "LastPingDateTime": now if ping == "Online" else (node.last_ping or node.registration_date or now),
+        "LastPingDateTime": now if ping == "Online" else (node.last_ping or now),  # an online agent pings on
         "AgentVersion": node.agent_version,
         "IsLatestVersion": _version_tuple(node.agent_version) >= _version_tuple(LATEST_AGENT_VERSION),
         "PlatformType": node.platform.platform_type,
@@ -640,8 +641,9 @@ def instance_information(node: Node, ping: str, now: datetime.datetime) -> dict:
     return info
 
 
-# Filter key -> (InstanceInformation member it tests, accepted values or None for any). Keys are those of the
-# model's InstanceInformationFilterKey enum plus, for `Filters` only, SourceIds/SourceTypes and tags.
+# Filter key -> (InstanceInformation member it tests, accepted values or None for any): the keys documented for
+# `Filters` (InstanceInformationStringFilter) besides tag:<key> and tag-key. The legacy list's keys are a subset,
+# enforced by the model's InstanceInformationFilterKey enum before a handler runs.
 _FIELD_FILTERS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "InstanceIds": ("InstanceId", None),
     "AgentVersion": ("AgentVersion", None),
@@ -654,7 +656,6 @@ _FIELD_FILTERS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "SourceIds": ("SourceId", None),
     "SourceTypes": ("SourceType", tuple(model.service_model().shape_for("SourceType").enum)),
 }
-_STRING_FILTER_ONLY = ("SourceIds", "SourceTypes")
 
 
 @dataclass(frozen=True)
@@ -678,18 +679,18 @@ def _filters(ctx: Context, params: dict) -> list[_Filter]:
     else:
         filters = [_Filter(f["Key"], tuple(f["Values"])) for f in current or []]
     for item in filters:
-        _check_filter(ctx, item, legacy=bool(legacy))
+        _check_filter(ctx, item)
     if any(f.is_tag for f in filters) and not all(f.is_tag for f in filters):
         raise ValidationException("Tag filters can't be combined with other filter types.")
     return filters
 
 
-def _check_filter(ctx: Context, item: _Filter, legacy: bool) -> None:
+def _check_filter(ctx: Context, item: _Filter) -> None:
     if item.is_tag:
         if item.key == "tag:":
             raise InvalidFilterKey("The specified key isn't valid: tag: needs a tag key.")
         return
-    if item.key not in _FIELD_FILTERS or (legacy and item.key in _STRING_FILTER_ONLY):
+    if item.key not in _FIELD_FILTERS:
         raise InvalidFilterKey(f"The specified key isn't valid: {item.key}")
     accepted = _FIELD_FILTERS[item.key][1]
     if accepted and any(v not in accepted for v in item.values):
@@ -703,7 +704,7 @@ def _check_filter(ctx: Context, item: _Filter, legacy: bool) -> None:
 
 
 def _check_instance_ids(ctx: Context, instance_ids: Iterable[str]) -> None:
-    """"If you specify a node ID that isn't valid or a node that you don't own, you receive an error." A
+    """AWS: "If you specify a node ID that isn't valid or a node that you don't own, you receive an error." A
     well-formed id of no managed node in this account is simply not listed."""
     for instance_id in instance_ids:
         owner = ctx.lab.find_node(instance_id)
@@ -738,7 +739,7 @@ def _listed_information(ctx: Context, filters: list[_Filter], wanted: Page) -> I
         if ping is None:
             continue
         info = instance_information(node, ping, now)
-        if _matches(info, lambda: targets.node_tags(state, node), filters):
+        if _matches(info, functools.partial(targets.node_tags, state, node), filters):
             yield info
 
 

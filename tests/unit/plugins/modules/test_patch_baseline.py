@@ -65,7 +65,7 @@ def test_create_sends_the_baseline_then_reads_it_back():
         stubber.add_response("register_default_patch_baseline", {"BaselineId": ID}, {"BaselineId": ID})
 
     result = run(dict(ARGS, tags={"Owner": "ops"}, default=True), calls=[
-        lambda s: expect_read(s), create, lambda s: expect_read(s, stored(), default=True, tags={"Owner": "ops"})])
+        expect_read, create, lambda s: expect_read(s, stored(), default=True, tags={"Owner": "ops"})])
 
     assert result["changed"] is True
     assert result["patch_baseline"]["baseline_id"] == ID
@@ -74,7 +74,7 @@ def test_create_sends_the_baseline_then_reads_it_back():
 
 
 def test_check_mode_create_only_reads():
-    result = run(ARGS, check_mode=True, calls=[lambda s: expect_read(s)])
+    result = run(ARGS, check_mode=True, calls=[expect_read])
     assert result["changed"] is True
     assert result["patch_baseline"]["baseline_id"] is None
     assert result["patch_baseline"]["approval_rules"][0]["approve_after_days"] == 7
@@ -234,7 +234,7 @@ def test_delete_deregisters_groups_and_restores_the_default_when_asked():
 
 
 def test_deleting_what_is_not_there_changes_nothing():
-    assert run({"name": NAME, "state": "absent"}, calls=[lambda s: expect_read(s)]) == {
+    assert run({"name": NAME, "state": "absent"}, calls=[expect_read]) == {
         "changed": False, "patch_baseline": None}
 
 
