@@ -120,7 +120,8 @@ def baseline_state(response: dict, identity=None) -> dict:
         or BASELINE_DEFAULTS["approved_patches_compliance_level"],
         "approved_patches_enable_non_security": bool(response.get("ApprovedPatchesEnableNonSecurity")),
         "rejected_patches": sorted(set(response.get("RejectedPatches") or ())),
-        "rejected_patches_action": response.get("RejectedPatchesAction") or BASELINE_DEFAULTS["rejected_patches_action"],
+        "rejected_patches_action": response.get("RejectedPatchesAction")
+        or BASELINE_DEFAULTS["rejected_patches_action"],
         "sources": _sources(
             {"name": s["Name"], "products": s["Products"], "configuration": s["Configuration"]}
             for s in response.get("Sources") or ()

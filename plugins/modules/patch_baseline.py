@@ -80,8 +80,9 @@ options:
             V(Recommended), V(Newpackage); C(SEVERITY) V(Critical), V(Important), V(Medium), V(Low) (and V(None) on
             Amazon Linux 2023); Ubuntu/Debian C(PRIORITY) V(Required), V(Important), V(Standard), V(Optional),
             V(Extra); C(SECTION) the Debian archive sections (V(Admin), V(Libs), V(Kernel)...); Windows
-            C(CLASSIFICATION) V(CriticalUpdates), V(DefinitionUpdates), V(Drivers), V(FeaturePacks), V(SecurityUpdates), V(ServicePacks), V(Tools), V(UpdateRollups), V(Updates),
-            V(Upgrades); C(MSRC_SEVERITY) V(Critical), V(Important), V(Moderate), V(Low), V(Unspecified);
+            C(CLASSIFICATION) V(CriticalUpdates), V(DefinitionUpdates), V(Drivers), V(FeaturePacks),
+            V(SecurityUpdates), V(ServicePacks), V(Tools), V(UpdateRollups), V(Updates), V(Upgrades);
+            C(MSRC_SEVERITY) V(Critical), V(Important), V(Moderate), V(Low), V(Unspecified);
             C(PATCH_SET) V(OS), V(APPLICATION).'
           - Documented values are matched in any case. Other values (C(PRODUCT), other distributions' keys) are
             passed as given.
@@ -137,10 +138,10 @@ options:
   approved_patches:
     description:
       - Patches approved whatever the rules say. At most 50; order and duplicates do not matter.
-      - 'Formats: Windows KB IDs (V(KB2032276)) or MSRC bulletins (V(MS10-012)); Ubuntu and Debian package names
-        only, without version, architecture or wildcard (pin exact versions with an InstallOverrideList); Amazon Linux and
-        other RPM systems package names in their documented forms, CVE, advisory or Bugzilla IDs, with at most
-        one V(*).'
+      - 'Formats: Windows KB IDs (V(KB2032276)) or MSRC bulletins (V(MS10-012)); Ubuntu and Debian package
+        names only, without version, architecture or wildcard (pin exact versions with an InstallOverrideList);
+        Amazon Linux and other RPM systems package names in their documented forms, CVE, advisory or Bugzilla
+        IDs, with at most one V(*).'
     type: list
     elements: str
   approved_patches_compliance_level:

@@ -13,6 +13,9 @@ AWS rules followed (SSM API reference and user guide; each function cites the on
   a *running* node that fails the health check).
 * Tags on ManagedInstance (hybrid `mi-` nodes only), PatchBaseline and MaintenanceWindow are kept by the lab;
   other resource types go to stock moto. Most resources take at most 50 tags; `aws:` keys are reserved.
+
+For other lab modules: `register_with_activation`, `ping_status`, `Page` (NextToken paging), `tag_resource` /
+`resource_tags` / `forget_resource_tags` (Create*/Delete* handlers with Tags), `hybrid_node_count`.
 """
 from __future__ import annotations
 
@@ -612,7 +615,7 @@ def _source(node: Node) -> tuple[str, str]:
     return node.node_id, "AWS::SSM::ManagedInstance"
 
 
-def instance_information(node: Node, ping: str, now: datetime.datetime) -> dict:
+def _instance_information(node: Node, ping: str, now: datetime.datetime) -> dict:
     """One InstanceInformation record. Name, ActivationId and RegistrationDate belong to hybrid nodes; IamRole is
     shown for hybrid nodes and for EC2 nodes that have one (Quick Setup host management)."""
     source_id, source_type = _source(node)
@@ -738,7 +741,7 @@ def _listed_information(ctx: Context, filters: list[_Filter], wanted: Page) -> I
         ping = _ping_status(node, ec2_states.get(node_id))
         if ping is None:
             continue
-        info = instance_information(node, ping, now)
+        info = _instance_information(node, ping, now)
         if _matches(info, functools.partial(targets.node_tags, state, node), filters):
             yield info
 

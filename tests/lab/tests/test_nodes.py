@@ -8,6 +8,7 @@ import botocore.exceptions
 import pytest
 
 from fleetlab import nodes
+from fleetlab.errors import InvalidActivation, ResourceLimitExceededException
 
 TIER = "/ssm/managed-instance/activation-tier"
 
@@ -94,7 +95,7 @@ def test_activation_expires_in_lab_time(aws, lab, control):
     created = _activation(aws, ExpirationDate=lab.clock.now() + datetime.timedelta(hours=2))
     control.post("/clock/advance", {"hours": 3})
     assert aws.ssm.describe_activations()["ActivationList"][0]["Expired"] is True
-    with pytest.raises(nodes.InvalidActivation, match="expired"):
+    with pytest.raises(InvalidActivation, match="expired"):
         _register(aws, created)
 
 
@@ -119,6 +120,7 @@ def test_describe_activations_filters_and_pages(aws):
     paged = aws.ssm.get_paginator("describe_activations").paginate(PaginationConfig={"PageSize": 1})
     assert len([a for p in paged for a in p["ActivationList"]]) == 3
     _fails("InvalidNextToken", aws.ssm.describe_activations, NextToken="not-a-token")
+    _fails("InvalidFilter", aws.ssm.describe_activations, Filters=[{"FilterKey": "IamRole"}])
 
 
 def test_deleting_an_activation_keeps_its_nodes(aws):
@@ -127,7 +129,7 @@ def test_deleting_an_activation_keeps_its_nodes(aws):
     aws.ssm.delete_activation(ActivationId=created["ActivationId"])
     assert aws.ssm.describe_activations()["ActivationList"] == []
     assert _ids(_info(aws)) == {node.node_id}
-    with pytest.raises(nodes.InvalidActivation):
+    with pytest.raises(InvalidActivation):
         _register(aws, created, name="onprem-02")
     _fails("InvalidActivationId", aws.ssm.delete_activation, ActivationId=created["ActivationId"])
 
@@ -157,13 +159,13 @@ def test_registration_creates_hybrid_node_with_activation_tags(aws):
 
 def test_registration_rejects_wrong_code_exhausted_activation_and_other_region(aws):
     created = _activation(aws, RegistrationLimit=1)
-    with pytest.raises(nodes.InvalidActivation, match="don't match"):
+    with pytest.raises(InvalidActivation, match="don't match"):
         _register(aws, {**created, "ActivationCode": "A" * 20})
-    with pytest.raises(nodes.InvalidActivation):
+    with pytest.raises(InvalidActivation):
         nodes.register_with_activation(created["ActivationId"], created["ActivationCode"], "us-east-1",
                                        computer_name="x", platform_key="ubuntu-22.04")
     _register(aws, created)
-    with pytest.raises(nodes.InvalidActivation, match="registration limit of 1"):
+    with pytest.raises(InvalidActivation, match="registration limit of 1"):
         _register(aws, created, name="onprem-02")
 
 
@@ -190,7 +192,7 @@ def test_standard_tier_allows_1000_hybrid_nodes(aws):
     for index in range(1000):
         _register(aws, created, name=f"node-{index}")
     extra = _activation(aws)
-    with pytest.raises(nodes.ResourceLimitExceededException, match="standard-instances tier"):
+    with pytest.raises(ResourceLimitExceededException, match="standard-instances tier"):
         _register(aws, extra, name="node-1000")
 
     aws.ssm.update_service_setting(SettingId=TIER, SettingValue="advanced")
@@ -396,18 +398,18 @@ def test_tags_rejected_like_aws(aws):
     assert len(_tags(aws, "ManagedInstance", node.node_id)) == 50
 
 
-def test_baseline_and_window_tags_are_kept_by_the_lab(aws, lab):
-    state = lab.region(aws.account, aws.region)
-    # The tag operations only need the ids to exist in the lab's state (baselines.py / windows.py create them).
-    state.baselines.setdefault("pb-0a1b2c3d4e5f60718", {})
-    state.windows.setdefault("mw-0a1b2c3d4e5f60718", {})
-    for resource_type, resource_id in (("PatchBaseline", "pb-0a1b2c3d4e5f60718"),
-                                       ("MaintenanceWindow", "mw-0a1b2c3d4e5f60718")):
+def test_baseline_and_window_tags_are_kept_by_the_lab(aws):
+    baseline = aws.ssm.create_patch_baseline(Name="ubuntu-prod-auto", OperatingSystem="UBUNTU")["BaselineId"]
+    window = aws.ssm.create_maintenance_window(Name="mw-install-auto", Schedule="cron(0 3 ? * SUN *)", Duration=3,
+                                               Cutoff=1, AllowUnassociatedTargets=False)["WindowId"]
+    for resource_type, resource_id in (("PatchBaseline", baseline), ("MaintenanceWindow", window)):
         aws.ssm.add_tags_to_resource(ResourceType=resource_type, ResourceId=resource_id,
                                      Tags=[{"Key": "Policy", "Value": "prod-auto"}])
         assert _tags(aws, resource_type, resource_id) == {"Policy": "prod-auto"}
         aws.ssm.remove_tags_from_resource(ResourceType=resource_type, ResourceId=resource_id, TagKeys=["Policy"])
         assert _tags(aws, resource_type, resource_id) == {}
+    aws.ssm.delete_maintenance_window(WindowId=window)
+    _fails("InvalidResourceId", aws.ssm.list_tags_for_resource, ResourceType="MaintenanceWindow", ResourceId=window)
 
 
 def test_other_resource_types_go_to_moto_with_the_same_limits(aws):

@@ -217,6 +217,7 @@ def test_patch_groups_in_the_users_terms():
         ]}, {"Filters": [{"Key": "OPERATING_SYSTEM", "Values": ["UBUNTU"]}], "MaxResults": 50})
         groups = api.list_patch_groups(client, operating_system="UBUNTU")
     assert groups == [
-        {"patch_group": "db", "baseline_id": baseline_id(2), "baseline_name": "al2", "operating_system": "AMAZON_LINUX_2"},
+        {"patch_group": "db", "baseline_id": baseline_id(2), "baseline_name": "al2",
+         "operating_system": "AMAZON_LINUX_2"},
         {"patch_group": "web", "baseline_id": baseline_id(1), "baseline_name": "ubuntu", "operating_system": "UBUNTU"},
     ]

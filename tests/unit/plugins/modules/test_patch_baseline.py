@@ -23,6 +23,8 @@ ID = baseline_id(7)
 RULE = {"filters": [{"key": "CLASSIFICATION", "values": ["Security"]}], "approve_after_days": 7}
 API_RULE = {"PatchFilterGroup": {"PatchFilters": [{"Key": "CLASSIFICATION", "Values": ["Security"]}]},
             "ComplianceLevel": "UNSPECIFIED", "ApproveAfterDays": 7, "EnableNonSecurity": False}
+# What the module sends for RULE: the defaults AWS echoes (UNSPECIFIED, false) are not sent.
+SENT_RULES = {"PatchRules": [{"PatchFilterGroup": API_RULE["PatchFilterGroup"], "ApproveAfterDays": 7}]}
 ARGS = {"name": NAME, "operating_system": OS, "approval_rules": [RULE]}
 
 
@@ -60,7 +62,7 @@ def test_create_sends_the_baseline_then_reads_it_back():
     def create(stubber):
         stubber.add_response("create_patch_baseline", {"BaselineId": ID}, {
             "Name": NAME, "OperatingSystem": OS, "ClientToken": ANY, "Tags": [{"Key": "Owner", "Value": "ops"}],
-            "ApprovalRules": {"PatchRules": [{"PatchFilterGroup": API_RULE["PatchFilterGroup"], "ApproveAfterDays": 7}]},
+            "ApprovalRules": SENT_RULES,
         })
         stubber.add_response("register_default_patch_baseline", {"BaselineId": ID}, {"BaselineId": ID})
 
@@ -103,7 +105,7 @@ def test_a_run_that_changes_nothing_reads_once():
 ])
 def test_each_field_group_is_updated_with_the_whole_desired_baseline(change, request_members):
     update = {"BaselineId": ID, "Replace": True, "Name": NAME,
-              "ApprovalRules": {"PatchRules": [{"PatchFilterGroup": API_RULE["PatchFilterGroup"], "ApproveAfterDays": 7}]}}
+              "ApprovalRules": SENT_RULES}
     update.update(request_members)
     result = run(dict(ARGS, **change), calls=[
         lambda s: expect_read(s, stored()),
@@ -120,8 +122,7 @@ def test_fields_no_longer_set_are_cleared_by_the_replacing_update():
         lambda s: expect_read(s, current),
         lambda s: s.add_response("update_patch_baseline", updated(), {
             "BaselineId": ID, "Replace": True, "Name": NAME,
-            "ApprovalRules": {"PatchRules": [{"PatchFilterGroup": API_RULE["PatchFilterGroup"],
-                                              "ApproveAfterDays": 7}]}}),
+            "ApprovalRules": SENT_RULES}),
         lambda s: expect_read(s, stored()),
     ])
     assert result["diff"]["before"]["description"] == "old"
@@ -195,7 +196,7 @@ def test_replace_on_os_change_deletes_and_creates():
         stubber.add_response("delete_patch_baseline", {"BaselineId": ID}, {"BaselineId": ID})
         stubber.add_response("create_patch_baseline", {"BaselineId": new_id}, {
             "Name": NAME, "OperatingSystem": "AMAZON_LINUX_2023", "ClientToken": ANY,
-            "ApprovalRules": {"PatchRules": [{"PatchFilterGroup": API_RULE["PatchFilterGroup"], "ApproveAfterDays": 7}]},
+            "ApprovalRules": SENT_RULES,
         })
 
     result = run(dict(ARGS, operating_system="AMAZON_LINUX_2023", replace_on_os_change=True), calls=[
