@@ -92,7 +92,7 @@ test: venv collections ## everything, fastest first, stopping at the first failu
 	done
 
 test-lab: venv ## the lab's own tests (tests/lab/tests; 2 workers: every test has its own account)
-	$(PYTEST) -n 2 -q tests/lab/tests
+	FLEETLAB_SELFTEST=1 $(PYTEST) -n 2 -q tests/lab/tests
 
 test-unit: venv collections ## unit tests of the plugins (tests/unit)
 	$(if $(call have_tests,tests/unit),$(PYTEST) -q tests/unit,@echo "test-unit: no tests under tests/unit yet")

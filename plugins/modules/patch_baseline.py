@@ -442,12 +442,12 @@ class PatchBaseline(ManagedResource):
             self.create(desired)
             return
         baseline_id = current["baseline_id"]
+        if "default" in changed:  # first: finding AWS's own default can fail, and then nothing is written yet
+            self._set_default(current, desired["default"])
         if set(changed) & set(api.BASELINE_FIELDS):
             api.update_baseline(self.client, baseline_id, desired)
         if "tags" in changed:
             apply_tags(self.client, api.RESOURCE_TYPE, baseline_id, current["tags"], desired["tags"])
-        if "default" in changed:
-            self._set_default(current, desired["default"])
 
     def _set_default(self, baseline, make_default):
         """Register this baseline as its OS's default, or give the default back to AWS's own baseline."""
@@ -467,10 +467,11 @@ class PatchBaseline(ManagedResource):
             )
 
     def delete(self, current):
-        for group in current["patch_groups"]:
-            api.deregister_patch_group(self.client, current["baseline_id"], group)
+        """AWS refuses to delete a baseline that is the default or has patch groups (ResourceInUseException)."""
         if current.get("default"):
             self._set_default(current, False)
+        for group in current["patch_groups"]:
+            api.deregister_patch_group(self.client, current["baseline_id"], group)
         api.delete_baseline(self.client, current["baseline_id"])
 
     def predict(self, current, desired):

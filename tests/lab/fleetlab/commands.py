@@ -57,8 +57,8 @@ from .errors import (
     InvalidInstanceId,
     InvalidOutputFolder,
     InvalidParameters,
+    InvalidPluginName,
     InvocationDoesNotExist,
-    LabError,
     ValidationException,
 )
 from .state import LAB, Node, RegionState
@@ -76,12 +76,6 @@ DEFAULT_MAX_ERRORS = "0"
 PLUGIN_OUTPUT_LIMIT = 2500
 OUTPUT_TRUNCATED = "\n---Output truncated---"
 CONTENT_LIMIT = 24000
-
-
-class InvalidPluginName(LabError):
-    """GetCommandInvocation: "The plugin name isn't valid" (not yet in errors.py)."""
-
-    code = "InvalidPluginName"
 
 
 # --- statuses: (Status, StatusDetails) ---------------------------------------------------------------------------

@@ -80,6 +80,14 @@ class InvalidCommandId(LabError):
     code = "InvalidCommandId"
 
 
+class InvalidPluginName(LabError):
+    code = "InvalidPluginName"
+
+
+class TargetInUseException(LabError):
+    code = "TargetInUseException"
+
+
 class InvocationDoesNotExist(LabError):
     code = "InvocationDoesNotExist"
 

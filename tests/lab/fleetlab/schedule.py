@@ -21,8 +21,9 @@ Choices where the guide is silent (stated so the lab is predictable):
   after it took effect. at() is read in the window's ScheduleTimezone, like cron.
 * Wall-clock times that do not exist in the time zone (DST gaps) resolve like `zoneinfo` does (fold=0).
 
-No PyPI library fits: croniter and cron-converter implement the 5-field Unix dialect (day-of-week 0-6, both day
-fields ORed, no `?`, no year field), not AWS's Quartz-like 6/7-field one, and none knows rate()/at().
+No PyPI library fits: croniter (the usual choice) follows the Unix dialect (day-of-week 0-6 from Sunday, the two
+day fields ORed, seconds as a trailing field, no `W`, no `?` rule), so mapping AWS's Quartz-like dialect onto it
+would take as much code as parsing it; and no cron library knows rate() or at().
 """
 from __future__ import annotations
 

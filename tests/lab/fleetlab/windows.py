@@ -50,6 +50,7 @@ from .errors import (
     IdempotentParameterMismatch,
     LabError,
     ResourceLimitExceededException,
+    TargetInUseException,
     ValidationException,
 )
 from .state import LAB, RegionState
@@ -93,10 +94,6 @@ NO_INVOCATIONS = "No invocations to execute."  # AWS's wording for a task whose 
 NOT_STARTED_BEFORE_CUTOFF = "The task did not start before the maintenance window cutoff."
 
 
-class TargetInUseException(LabError):
-    """SSM's TargetInUseException (DeregisterTargetFromMaintenanceWindow with Safe=true). Belongs in errors.py."""
-
-    code = "TargetInUseException"
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -114,23 +116,43 @@ def _no_proxy_env(monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
+def pytest_configure(config):
+    # Under xdist each worker runs its own in-process lab: workers leave their counts in this directory and the
+    # controller adds them up (environment variables set here are inherited by the workers it starts next).
+    if os.environ.get("FLEETLAB_SELFTEST") == "1" and not hasattr(config, "workerinput"):
+        os.environ["FLEETLAB_SELFTEST_DIR"] = tempfile.mkdtemp(prefix="fleetlab-selftest-")
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Lab self-test: every operation the lab serves answered at least once with a model-valid response.
 
     Each response is checked against botocore's output shape as it is produced (fleetlab.model); this hook makes
     sure no served operation escaped that check because no test called it. It runs when the whole lab suite
-    runs in one process (FLEETLAB_SELFTEST=1, set by `make test-lab`), not for a subset.
+    runs (FLEETLAB_SELFTEST=1, set by `make test-lab`), not for a subset.
     """
-    if os.environ.get("FLEETLAB_SELFTEST") != "1" or exitstatus != 0:
+    if os.environ.get("FLEETLAB_SELFTEST") != "1":
         return
     from fleetlab import api
 
-    unvalidated = sorted(set(api.OPERATIONS) - set(api.VALIDATOR.validated))
+    shared = Path(os.environ.get("FLEETLAB_SELFTEST_DIR", ""))
+    mine = {"served": sorted(api.OPERATIONS), "validated": sorted(api.VALIDATOR.validated)}
+    worker = getattr(session.config, "workerinput", None)
+    if worker is not None:
+        (shared / f"{worker['workerid']}.json").write_text(json.dumps(mine))
+        return
+    served, validated = set(mine["served"]), set(mine["validated"])
+    for report in shared.glob("*.json"):
+        counts = json.loads(report.read_text())
+        served |= set(counts["served"])
+        validated |= set(counts["validated"])
+    if exitstatus != 0:
+        return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if unvalidated:
-        reporter.write_line(f"fleetlab self-test FAILED: never answered with a validated response: {unvalidated}",
-                            red=True)
+    unvalidated = sorted(served - validated)
+    if not served or unvalidated:
+        reporter.write_line("fleetlab self-test FAILED: served operations never answered with a validated "
+                            f"response: {unvalidated or 'no operation was served at all'}", red=True)
         session.exitstatus = 1
     else:
-        reporter.write_line(f"fleetlab self-test: all {len(api.OPERATIONS)} served operations returned "
-                            "model-valid responses", green=True)
+        reporter.write_line(f"fleetlab self-test: all {len(served)} served operations returned model-valid "
+                            "responses", green=True)

@@ -175,6 +175,15 @@ def test_no_longer_the_default_gives_it_back_to_the_aws_baseline_by_arn():
     assert (result["diff"]["before"]["default"], result["diff"]["after"]["default"]) == (True, False)
 
 
+def test_when_the_aws_default_cannot_be_told_nothing_is_written():
+    result = run(dict(ARGS, description="changed"), calls=[
+        lambda s: expect_read(s, stored(), default=True),
+        lambda s: s.add_response("describe_patch_baselines", {"BaselineIdentities": []}),
+    ])
+    assert result["failed"] is True
+    assert result["msg"].startswith("default: cannot tell which AWS-owned baseline is the default for AMAZON_LINUX_2")
+
+
 def test_another_baselines_default_is_left_alone():
     result = run(dict(ARGS, default=False), calls=[lambda s: expect_read(s, stored(), default=False)])
     assert result["changed"] is False
@@ -219,13 +228,13 @@ def test_deleting_a_baseline_used_by_patch_groups_is_refused_naming_them(check_m
 
 def test_delete_deregisters_groups_and_restores_the_default_when_asked():
     def delete(stubber):
-        for group in ("db", "web"):
-            stubber.add_response("deregister_patch_baseline_for_patch_group", {"BaselineId": ID, "PatchGroup": group},
-                                 {"BaselineId": ID, "PatchGroup": group})
         stubber.add_response("describe_patch_baselines", {"BaselineIdentities": [
             identity("AWS-AmazonLinux2DefaultPatchBaseline", OS, 1, arn=True)]})
         stubber.add_response("register_default_patch_baseline", {"BaselineId": aws_baseline_arn(1)},
                              {"BaselineId": aws_baseline_arn(1)})
+        for group in ("db", "web"):
+            stubber.add_response("deregister_patch_baseline_for_patch_group", {"BaselineId": ID, "PatchGroup": group},
+                                 {"BaselineId": ID, "PatchGroup": group})
         stubber.add_response("delete_patch_baseline", {"BaselineId": ID}, {"BaselineId": ID})
 
     result = run({"name": NAME, "state": "absent", "deregister_patch_groups": True}, calls=[
