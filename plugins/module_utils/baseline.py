@@ -69,8 +69,7 @@ def _rule_key(rule: dict) -> str:
 
 def _rule_from_api(rule: dict, operating_system: str) -> dict:
     # Where the OS has no approval delay (Ubuntu, Debian) a value AWS may echo back carries no meaning.
-    delays = patch_rules.rules_for(operating_system).approval_delay if operating_system in patch_rules.OS_RULES \
-        else True
+    delays = patch_rules.has_approval_delay(operating_system)
     return {
         "filters": _filters_from_api(rule.get("PatchFilterGroup"), operating_system),
         "compliance_level": rule.get("ComplianceLevel") or RULE_DEFAULTS["compliance_level"],
@@ -104,17 +103,14 @@ def _sources(sources) -> list:
 def baseline_state(response: dict, identity=None) -> dict:
     """GetPatchBaseline's answer in the user's terms; `identity` (DescribePatchBaselines) adds `default`."""
     operating_system = response.get("OperatingSystem", "WINDOWS")  # AWS's default OS when none was sent
+    rules = (response.get("ApprovalRules") or {}).get("PatchRules") or ()
     state = {
         "baseline_id": response["BaselineId"],
         "name": response.get("Name"),
         "operating_system": operating_system,
         "description": response.get("Description"),
         "global_filters": _filters_from_api(response.get("GlobalFilters"), operating_system),
-        "approval_rules": sorted(
-            (_rule_from_api(rule, operating_system) for rule in (response.get("ApprovalRules") or {})
-             .get("PatchRules") or ()),
-            key=_rule_key,
-        ),
+        "approval_rules": sorted((_rule_from_api(rule, operating_system) for rule in rules), key=_rule_key),
         "approved_patches": sorted(set(response.get("ApprovedPatches") or ())),
         "approved_patches_compliance_level": response.get("ApprovedPatchesComplianceLevel")
         or BASELINE_DEFAULTS["approved_patches_compliance_level"],

@@ -32,6 +32,7 @@ from .validation import check_range
 from .validation import check_unique
 from .validation import field_path
 from .validation import reject
+from .validation import spelling
 
 WILDCARD = "*"  # [filter]: "a wildcard (*), which matches all values"; the console's "All" is not an API value
 
@@ -140,6 +141,11 @@ def rules_for(operating_system: str) -> OsRules:
     return OS_RULES[operating_system]
 
 
+def has_approval_delay(operating_system: str) -> bool:
+    """Whether rules of this OS take approve_after_days / approve_until_date (an OS newer than the table: yes)."""
+    return OS_RULES[operating_system].approval_delay if operating_system in OS_RULES else True
+
+
 def canonical_filters(field: str, filters, operating_system: str) -> list:
     """Check one filter group for `operating_system`; return it as AWS will store it, in a stable order.
 
@@ -184,16 +190,9 @@ def normalize_filters(filters, operating_system: str) -> list:
     group = []
     for patch_filter in filters or ():
         key = patch_filter["key"].upper()
-        values = {_documented_spelling(value, known.get(key)) for value in patch_filter["values"]}
+        values = {spelling(value, known.get(key)) or value for value in patch_filter["values"]}
         group.append({"key": key, "values": sorted(values)})
     return sorted(group, key=lambda patch_filter: patch_filter["key"])
-
-
-def _documented_spelling(value: str, documented) -> str:
-    for choice in documented or ():
-        if choice.lower() == value.lower():
-            return choice
-    return value
 
 
 def check_approval_delay(field: str, rule: dict, operating_system: str) -> None:

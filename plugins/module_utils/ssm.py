@@ -29,7 +29,6 @@ Declaring a resource
     A module describes the resource it manages with a `ManagedResource` subclass and hands it to `ensure()`:
 
         class PatchGroupResource(ManagedResource):
-            noun = "patch group"              # used in messages
             result_key = "patch_group"        # the module result carries the state under this key
 
             def validate(self):               # parameters only, no AWS call; raise ParameterError
@@ -44,10 +43,18 @@ Declaring a resource
             def delete(self, current):
             def predict(self, current, desired):  # optional: the after state check mode reports
 
+        def main():
+            module = AnsibleAWSModule(argument_spec=..., supports_check_mode=True)   # with a `state` option
+            ensure(PatchGroupResource(module))
+
     `ensure()` runs validate -> read -> compare -> write -> re-read and exits with `changed`, the state under
     `result_key` and a `diff` (before/after limited to the fields the task manages). Because both sides are
     normalised the same way, order and case that AWS ignores never show as a change; a run that changes nothing
     costs exactly what `read()` costs. Check mode stops before the writes and reports `predict()`.
+    Inside the methods, `self.client` is the retrying SSM client (created on first use) and `self.params` the
+    module's parameters. Calls go in small functions decorated with an `SSMErrorHandler` handler (baseline.py is
+    the example); tags.py handles `tags`/`purge_tags` for any SSM resource type; validation.py has the field
+    checks whose messages name the field, the value and what is allowed.
 """
 
 from __future__ import annotations
@@ -134,7 +141,6 @@ def iso_dates(record: dict, *fields: str) -> dict:
 class ManagedResource:
     """Base of a declarative resource; see the module docstring for what a subclass provides."""
 
-    noun = "resource"
     result_key = "resource"
 
     def __init__(self, module, client=None) -> None:
@@ -213,10 +219,10 @@ def _ensure_present(resource: ManagedResource, current) -> dict:
     return {"changed": True, resource.result_key: after, "diff": diff}
 
 
-def ensure(resource: ManagedResource, state: str = None) -> None:
-    """Run the declarative cycle for `resource` and exit the module (see the module docstring)."""
+def ensure(resource: ManagedResource) -> None:
+    """Run the declarative cycle for `resource` (its module's `state`: present | absent) and exit the module."""
     module = resource.module
-    state = state or module.params["state"]
+    state = module.params["state"]
     try:
         resource.validate()
         current = resource.read()

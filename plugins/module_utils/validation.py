@@ -69,17 +69,21 @@ def check_pattern(field: str, value, pattern: str, meaning: str) -> None:
         reject(field, value, f"is not valid; allowed: {meaning}")
 
 
+def spelling(value: str, choices):
+    """The choice that is `value` without regard to case, or None."""
+    return next((choice for choice in choices or () if choice.lower() == value.lower()), None)
+
+
 def canonical_choice(field: str, value: str, allowed) -> str:
     """Return the allowed spelling of `value`, matched without regard to case; reject anything else.
 
     Used where AWS documents a fixed vocabulary (e.g. CLASSIFICATION values): `security` and `Security` mean the
     same to the user, and sending the documented spelling keeps the stored state stable.
     """
-    for choice in allowed:
-        if choice.lower() == value.lower():
-            return choice
-    reject(field, value, f"is not valid; allowed: {_allowed(allowed)}")
-    return value  # not reached
+    choice = spelling(value, allowed)
+    if choice is None:
+        reject(field, value, f"is not valid; allowed: {_allowed(allowed)}")
+    return choice
 
 
 def check_date(field: str, value) -> None:

@@ -391,7 +391,6 @@ FILTER_OPTIONS = dict(
 
 
 class PatchBaseline(ManagedResource):
-    noun = "patch baseline"
     result_key = "patch_baseline"
 
     def validate(self):

@@ -135,7 +135,6 @@ PATCH_GROUP_LENGTH = (1, 256)  # [model] PatchGroup
 class PatchGroupRegistration(ManagedResource):
     """The baseline registered for (patch group, operating system)."""
 
-    noun = "patch group"
     result_key = "patch_group"
 
     def validate(self):

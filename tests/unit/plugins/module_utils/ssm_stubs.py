@@ -15,12 +15,14 @@ from unittest import mock
 import boto3
 import pytest
 from ansible.module_utils import basic
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.testing import patch_module_args
 from botocore.stub import Stubber
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 from ansible_collections.fleetpatch.ssm.plugins.module_utils.ssm import SSM_RETRY
+from ansible_collections.fleetpatch.ssm.plugins.modules.patch_baseline import argument_spec as baseline_spec
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -78,6 +80,14 @@ def run_module(main, args: dict, client, check_mode: bool = False, diff: bool = 
             pytest.raises(ModuleExit) as exited:
         main()
     return exited.value.result
+
+
+def baseline_params(**options) -> dict:
+    """patch_baseline's parameters after Ansible's argument spec (defaults applied), as the module gets them."""
+    options.setdefault("name", "baseline-1")
+    result = ArgumentSpecValidator(baseline_spec()).validate(options)
+    assert not result.error_messages, result.error_messages
+    return result.validated_parameters
 
 
 # ---------------------------------------------------------------------------------------------- API answers

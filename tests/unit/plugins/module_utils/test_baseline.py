@@ -9,13 +9,13 @@ from botocore.stub import ANY
 from ansible_collections.fleetpatch.ssm.plugins.module_utils import baseline as api
 from ansible_collections.fleetpatch.ssm.plugins.module_utils.validation import ParameterError
 from ansible_collections.fleetpatch.ssm.tests.unit.plugins.module_utils.ssm_stubs import aws_baseline_arn
+from ansible_collections.fleetpatch.ssm.tests.unit.plugins.module_utils.ssm_stubs import baseline_params as params
 from ansible_collections.fleetpatch.ssm.tests.unit.plugins.module_utils.ssm_stubs import baseline_id
 from ansible_collections.fleetpatch.ssm.tests.unit.plugins.module_utils.ssm_stubs import expect_find
 from ansible_collections.fleetpatch.ssm.tests.unit.plugins.module_utils.ssm_stubs import get_response
 from ansible_collections.fleetpatch.ssm.tests.unit.plugins.module_utils.ssm_stubs import identity
 from ansible_collections.fleetpatch.ssm.tests.unit.plugins.module_utils.ssm_stubs import record_params
 from ansible_collections.fleetpatch.ssm.tests.unit.plugins.module_utils.ssm_stubs import stubbed
-from ansible_collections.fleetpatch.ssm.tests.unit.plugins.module_utils.test_patch_rules import params
 
 SECURITY_RULE = {"filters": [{"key": "CLASSIFICATION", "values": ["Security"]},
                              {"key": "SEVERITY", "values": ["Critical", "Important"]}], "approve_after_days": 7}

@@ -7,20 +7,11 @@ sees, sub-option defaults included.
 from __future__ import annotations
 
 import pytest
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.fleetpatch.ssm.plugins.module_utils import patch_rules
 from ansible_collections.fleetpatch.ssm.plugins.module_utils.baseline import desired_baseline
 from ansible_collections.fleetpatch.ssm.plugins.module_utils.validation import ParameterError
-from ansible_collections.fleetpatch.ssm.plugins.modules.patch_baseline import argument_spec
-
-
-def params(**options) -> dict:
-    """Module parameters after Ansible's argument spec (defaults applied), as the module gets them."""
-    options.setdefault("name", "baseline-1")
-    result = ArgumentSpecValidator(argument_spec()).validate(options)
-    assert not result.error_messages, result.error_messages
-    return result.validated_parameters
+from ansible_collections.fleetpatch.ssm.tests.unit.plugins.module_utils.ssm_stubs import baseline_params as params
 
 
 def rule(*filters, **delay) -> dict:

@@ -83,7 +83,6 @@ class FakeModule:
 class Thing(ssm.ManagedResource):
     """A resource held in a dict, recording the writes the engine asks for."""
 
-    noun = "thing"
     result_key = "thing"
 
     def __init__(self, module, stored=None):
