@@ -25,22 +25,21 @@ Model constraints (counts, lengths, ranges, enums) are enforced by `model.py` be
 """
 from __future__ import annotations
 
-import base64
 import copy
 import datetime
 import hashlib
 import json
+import operator
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
-from . import model, targets
+from . import model, nodes, paging, targets
 from .api import Context, operation
 from .errors import (
     AlreadyExistsException,
     DoesNotExistException,
     IdempotentParameterMismatch,
-    InvalidNextToken,
     InvalidResourceId,
     ResourceInUseException,
     ResourceLimitExceededException,
@@ -52,7 +51,6 @@ MAX_BASELINES = 50
 MAX_PATCH_GROUPS_PER_BASELINE = 25
 # AWS does not document the default page size of these Describe calls; the lab uses 50 (or the model's maximum
 # when lower), so a client that ignores NextToken misses results here as it would at scale on AWS.
-DEFAULT_PAGE_SIZE = 50
 
 WILDCARD = "*"
 OPERATING_SYSTEMS: tuple[str, ...] = tuple(model.service_model().shape_for("OperatingSystem").enum)
@@ -557,34 +555,6 @@ def _remember_create(ctx: Context, params: dict, baseline_id: str) -> None:
 # --------------------------------------------------------------------------------------------------------------
 # Paging and Describe filters
 # --------------------------------------------------------------------------------------------------------------
-def _page(items: list, sort_key: Callable[[object], tuple], params: dict, operation_name: str,
-          result_member: str) -> dict:
-    """One page of `items` in `sort_key` order. NextToken carries the last key returned, so a page stays correct
-    when items are added or removed between calls."""
-    model_max = model.operation_model(operation_name).input_shape.members["MaxResults"].metadata["max"]
-    limit = params.get("MaxResults") or min(DEFAULT_PAGE_SIZE, model_max)
-    ordered = sorted(items, key=sort_key)
-    token = params.get("NextToken")
-    if token:
-        after = _decode_token(token)
-        ordered = [item for item in ordered if list(sort_key(item)) > after]
-    result = {result_member: ordered[:limit]}
-    if len(ordered) > limit:
-        last_key = json.dumps(list(sort_key(ordered[limit - 1])))
-        result["NextToken"] = base64.urlsafe_b64encode(last_key.encode()).decode()
-    return result
-
-
-def _decode_token(token: str) -> list:
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, UnicodeDecodeError):
-        decoded = None
-    if not isinstance(decoded, list) or not all(isinstance(part, str) for part in decoded):
-        raise InvalidNextToken("The specified token isn't valid.")
-    return decoded
-
-
 def _describe_filters(params: dict, allowed: tuple[str, ...]) -> dict[str, list[str]]:
     """PatchOrchestratorFilter list -> {key: values}. Keys are the ones the operation documents."""
     wanted: dict[str, list[str]] = {}
@@ -619,14 +589,15 @@ def create_patch_baseline(ctx: Context, params: dict) -> dict:
     record = _apply_members({"OperatingSystem": params.get("OperatingSystem", "WINDOWS")}, params,
                             reset_missing=True)
     _reject(_record_problems(record))
+    tags = nodes.merged_tags({}, params.get("Tags"), "the new patch baseline")  # AWS's tag rules, before writing
     if len(ctx.state.baselines) >= MAX_BASELINES:
         raise ResourceLimitExceededException(
             f"Maximum number of patch baselines ({MAX_BASELINES}) reached for this account and region.")
     baseline_id = _new_baseline_id(ctx)
     record = {"BaselineId": baseline_id, **record, "CreatedDate": ctx.now, "ModifiedDate": ctx.now}
     ctx.state.baselines[baseline_id] = record
-    if params.get("Tags"):
-        ctx.state.tags[("PatchBaseline", baseline_id)] = {t["Key"]: t["Value"] for t in params["Tags"]}
+    if tags:
+        ctx.state.tags[("PatchBaseline", baseline_id)] = tags
     _remember_create(ctx, params, baseline_id)
     return {"BaselineId": baseline_id}
 
@@ -677,7 +648,7 @@ def delete_patch_baseline(ctx: Context, params: dict) -> dict:
             f"PatchBaseline to be deleted is the default patch baseline for {record['OperatingSystem']}; "
             "register another default baseline first.")
     del ctx.state.baselines[own_id]
-    ctx.state.tags.pop(("PatchBaseline", own_id), None)
+    nodes.forget_resource_tags(ctx.state, "PatchBaseline", own_id)
     return {"BaselineId": baseline_id}
 
 
@@ -699,8 +670,8 @@ def describe_patch_baselines(ctx: Context, params: dict) -> dict:
         and _value_matches(r["OperatingSystem"], wanted.get("OPERATING_SYSTEM"))
     ]
     # AWS does not document the order; the lab lists by name, then id.
-    return _page(identities, lambda i: (i["BaselineName"], i["BaselineId"]), params, "DescribePatchBaselines",
-                 "BaselineIdentities")
+    key = operator.itemgetter("BaselineName", "BaselineId")
+    return paging.page(params, "DescribePatchBaselines", "BaselineIdentities", sorted(identities, key=key), key)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -760,8 +731,10 @@ def describe_patch_groups(ctx: Context, params: dict) -> dict:
         if _prefix_matches(group, wanted.get("NAME_PREFIX"))
         and _value_matches(operating_system, wanted.get("OPERATING_SYSTEM"))
     ]
-    return _page(mappings, lambda m: (m["PatchGroup"], m["BaselineIdentity"]["OperatingSystem"]), params,
-                 "DescribePatchGroups", "Mappings")
+    def key(mapping: dict) -> tuple[str, str]:
+        return mapping["PatchGroup"], mapping["BaselineIdentity"]["OperatingSystem"]
+
+    return paging.page(params, "DescribePatchGroups", "Mappings", sorted(mappings, key=key), key)
 
 
 # DescribePatchGroupState member -> the InstancePatchState count that puts a node in it (count > 0).
@@ -846,5 +819,4 @@ def describe_patch_properties(ctx: Context, params: dict) -> dict:
         _reject([_problem(prop, "property", f"Property is not valid for {operating_system}; valid properties: "
                                             f"{', '.join(valid)}")])
     entries = _property_entries(operating_system, prop, params.get("PatchSet", "OS"))
-    order = {entry["Name"]: position for position, entry in enumerate(entries)}
-    return _page(entries, lambda e: (f"{order[e['Name']]:06d}",), params, "DescribePatchProperties", "Properties")
+    return paging.page(params, "DescribePatchProperties", "Properties", entries)

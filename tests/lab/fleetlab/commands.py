@@ -47,7 +47,7 @@ from moto.s3.exceptions import MissingBucket
 from moto.s3.models import s3_backends
 from moto.utilities.utils import get_partition
 
-from . import agent, model, nodes, targets
+from . import agent, nodes, paging, targets
 from .api import Context, operation
 from .control import ControlError, route
 from .errors import (
@@ -753,15 +753,6 @@ def _newest_first(state: RegionState) -> list[Command]:
     return sorted(state.commands.values(), key=_newest_first_key)
 
 
-def paged(member: str, items: list, key: Callable[[object], str], params: dict, operation_name: str) -> dict:
-    """`{member: one page of items, "NextToken": ...}` for a listing sorted by `key` (nodes.Page: the token names
-    the last key served). Lab choice where AWS documents no default page size: the model's maximum."""
-    default_size = model.operation_model(operation_name).input_shape.members["MaxResults"].metadata["max"]
-    wanted = nodes.Page.of(params, default_size)
-    chunk, token = wanted.take((item for item in items if wanted.wants(key(item))), key)
-    return {member: chunk, **({"NextToken": token} if token else {})}
-
-
 @operation("ListCommands")
 def list_commands(ctx: Context, params: dict) -> dict:
     """CommandId (InvalidCommandId when unknown), InstanceId and Filters narrow the list."""
@@ -773,7 +764,8 @@ def list_commands(ctx: Context, params: dict) -> dict:
                 if (not command_id or c.command_id == command_id)
                 and (not node_id or node_id in c.invocations)
                 and all(test(c, None) for test in predicates)]
-    result = paged("Commands", commands, _newest_first_key, params, "ListCommands")
+    result = paging.page(params, "ListCommands", "Commands", commands, _newest_first_key,
+                         default_size=paging.MODEL_MAX)
     result["Commands"] = [command.describe() for command in result["Commands"]]
     return result
 
@@ -786,8 +778,8 @@ def list_command_invocations(ctx: Context, params: dict) -> dict:
     rows = [(cmd, inv) for cmd in _newest_first(ctx.state) if not command_id or cmd.command_id == command_id
             for inv in cmd.invocations.values()
             if (not node_id or inv.node_id == node_id) and all(test(cmd, inv) for test in predicates)]
-    result = paged("CommandInvocations", rows, lambda row: f"{_newest_first_key(row[0])}/{row[1].node_id}",
-                   params, "ListCommandInvocations")
+    result = paging.page(params, "ListCommandInvocations", "CommandInvocations", rows,
+                         lambda row: f"{_newest_first_key(row[0])}/{row[1].node_id}", default_size=paging.MODEL_MAX)
     details = bool(params.get("Details"))
     result["CommandInvocations"] = [cmd.describe_invocation(inv, details) for cmd, inv in result["CommandInvocations"]]
     return result

@@ -22,9 +22,8 @@ from __future__ import annotations
 import operator
 from typing import Callable
 
-from . import model
+from . import model, paging
 from .api import Context, operation
-from .commands import paged
 from .errors import InvalidFilter, InvalidInstanceId
 from .state import Node
 
@@ -59,7 +58,8 @@ def describe_instance_patch_states(ctx: Context, params: dict) -> dict:
     wanted = set(params["InstanceIds"])
     states = [_reported_state(node) for node_id, node in sorted(ctx.state.nodes.items())
               if node_id in wanted and node.patch_state is not None]
-    return paged("InstancePatchStates", states, lambda s: s["InstanceId"], params, "DescribeInstancePatchStates")
+    return paging.page(params, "DescribeInstancePatchStates", "InstancePatchStates", states,
+                       lambda s: s["InstanceId"], default_size=paging.MODEL_MAX)
 
 
 def _count_filter(item: dict) -> Callable[[dict], bool]:
@@ -80,8 +80,8 @@ def describe_instance_patch_states_for_patch_group(ctx: Context, params: dict) -
     states = [_reported_state(node) for _, node in sorted(ctx.state.nodes.items())
               if node.patch_state is not None and node.patch_state.get("PatchGroup") == group]
     selected = [state for state in states if all(test(state) for test in tests)]
-    return paged("InstancePatchStates", selected, lambda s: s["InstanceId"], params,
-                  "DescribeInstancePatchStatesForPatchGroup")
+    return paging.page(params, "DescribeInstancePatchStatesForPatchGroup", "InstancePatchStates", selected,
+                       lambda s: s["InstanceId"], default_size=paging.MODEL_MAX)
 
 
 def _patch_filter(item: dict) -> Callable[[dict], bool]:
@@ -112,7 +112,5 @@ def describe_instance_patches(ctx: Context, params: dict) -> dict:
         raise InvalidInstanceId(f"Instance {params['InstanceId']} is not a managed node of account "
                                 f"{ctx.account} in {ctx.region}")
     tests = [_patch_filter(item) for item in params.get("Filters") or []]
-    rows = [(index, dict(row)) for index, row in enumerate(node.patch_rows) if all(test(row) for test in tests)]
-    result = paged("Patches", rows, lambda indexed: f"{indexed[0]:08d}", params, "DescribeInstancePatches")
-    result["Patches"] = [row for _, row in result["Patches"]]
-    return result
+    rows = [dict(row) for row in node.patch_rows if all(test(row) for test in tests)]
+    return paging.page(params, "DescribeInstancePatches", "Patches", rows, default_size=paging.MODEL_MAX)

@@ -116,6 +116,10 @@ class FeatureNotAvailableException(LabError):
     code = "FeatureNotAvailableException"
 
 
+class ServiceSettingNotFound(LabError):
+    code = "ServiceSettingNotFound"
+
+
 class ThrottlingException(LabError):
     """AWS answers throttled SSM calls with HTTP 400 and this code; botocore retries it in its standard mode."""
 

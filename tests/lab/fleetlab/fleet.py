@@ -163,7 +163,8 @@ def _uuid(rng: random.Random) -> str:
 
 def _azure(raw, seed: int) -> dict:
     """Azure subscriptions with their VM groups expanded into VMs (deterministic names and VM ids)."""
-    raw = _mapping(raw or {}, "azure", {"tenant_id", "subscriptions"})
+    # page_size / retry_after_seconds tune the endpoint (azure.py reads them as given).
+    raw = _mapping(raw or {}, "azure", {"tenant_id", "subscriptions", "page_size", "retry_after_seconds"})
     rng = random.Random(f"{seed}/azure")
     subscriptions = []
     for i, sub in enumerate(raw.get("subscriptions") or []):
@@ -184,7 +185,8 @@ def _azure(raw, seed: int) -> dict:
                 })
         subscriptions.append({"id": sub.get("id") or _uuid(rng), "name": sub.get("name") or f"subscription-{i}",
                               "vms": vms})
-    return {"tenant_id": raw.get("tenant_id") or _uuid(rng), "subscriptions": subscriptions}
+    tuning = {key: raw[key] for key in ("page_size", "retry_after_seconds") if key in raw}
+    return {"tenant_id": raw.get("tenant_id") or _uuid(rng), "subscriptions": subscriptions, **tuning}
 
 
 def _ratio(raw: dict, key: str) -> float:

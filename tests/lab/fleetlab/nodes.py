@@ -19,13 +19,10 @@ For other lab modules: `register_with_activation`, `ping_status`, `Page` (NextTo
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime
 import functools
 import hashlib
 import hmac
-import json
 import random
 import re
 import secrets
@@ -39,7 +36,7 @@ from moto.ssm.models import ssm_backends
 from moto.sts.models import sts_backends
 from moto.utilities.utils import get_partition
 
-from . import catalog, model, targets
+from . import catalog, model, paging, targets
 from .api import Context, moto_original, operation
 from .control import ControlError, route
 from .errors import (
@@ -49,11 +46,11 @@ from .errors import (
     InvalidFilterKey,
     InvalidInstanceId,
     InvalidInstanceInformationFilterValue,
-    InvalidNextToken,
     InvalidParameters,
     InvalidResourceId,
     LabError,
     ResourceLimitExceededException,
+    ServiceSettingNotFound,
     TooManyTagsError,
     ValidationException,
 )
@@ -61,57 +58,6 @@ from .platforms import platform
 from .state import LAB, Lab, Node, RegionState
 
 UTC = datetime.timezone.utc
-
-
-class ServiceSettingNotFound(LabError):
-    """AWS error code of Get/Update/ResetServiceSetting for an unknown setting id (not yet in errors.py)."""
-
-    code = "ServiceSettingNotFound"
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Paging (NextToken by hand: moto's PaginatedResult does not work for SSM)
-# ---------------------------------------------------------------------------------------------------------------
-
-def _encode_token(after: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode()
-
-
-def _decode_token(token: str) -> str:
-    try:
-        after = json.loads(base64.urlsafe_b64decode(token.encode()))["after"]
-        if isinstance(after, str):
-            return after
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        pass
-    raise InvalidNextToken("The specified token isn't valid.")
-
-
-@dataclass(frozen=True)
-class Page:
-    """The part of a sorted listing one request asks for: items after the NextToken's key, at most `size`.
-    The token names the last key served, so paging stays correct when items come and go between calls."""
-
-    size: int
-    after: str | None
-
-    @classmethod
-    def of(cls, params: dict, default_size: int) -> Page:
-        token = params.get("NextToken")
-        return cls(params.get("MaxResults") or default_size, _decode_token(token) if token else None)
-
-    def wants(self, key: str) -> bool:
-        return self.after is None or key > self.after
-
-    def take(self, items: Iterable, key: Callable[[object], str]) -> tuple[list, str | None]:
-        """Up to `size` of `items` (an iterable in key order, possibly lazy, already past `after`) and the next
-        token when more follow; stops consuming `items` as soon as it knows."""
-        chunk: list = []
-        for item in items:
-            if len(chunk) == self.size:
-                return chunk, _encode_token(key(chunk[-1]))
-            chunk.append(item)
-        return chunk, None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -456,7 +402,7 @@ def _activation_record(activation: Activation, now: datetime.datetime) -> dict:
 def describe_activations(ctx: Context, params: dict) -> dict:
     """Paged by ActivationId; AWS documents no default page size, the lab uses the model's maximum (50)."""
     filters = params.get("Filters") or []
-    wanted = Page.of(params, default_size=50)
+    wanted = paging.Page.of(params, "DescribeActivations", default_size=50)
     activations = (a for _, a in sorted(ctx.state.activations.items())
                    if wanted.wants(a.activation_id) and _activation_matches(a, filters))
     chunk, token = wanted.take(activations, lambda a: a.activation_id)
@@ -729,7 +675,7 @@ def _matches(info: dict, tags: Callable[[], dict[str, str]], filters: list[_Filt
     return True
 
 
-def _listed_information(ctx: Context, filters: list[_Filter], wanted: Page) -> Iterator[dict]:
+def _listed_information(ctx: Context, filters: list[_Filter], wanted: paging.Page) -> Iterator[dict]:
     """InstanceInformation of this account-region's listed nodes matching `filters`, in id order from the page
     start, built lazily: a call costs the nodes it looks at, not the whole fleet."""
     state, now = ctx.state, ctx.now
@@ -750,7 +696,7 @@ def _listed_information(ctx: Context, filters: list[_Filter], wanted: Page) -> I
 def describe_instance_information(ctx: Context, params: dict) -> dict:
     """Listed managed nodes in id order, filtered, paged (MaxResults 5-50 is the model's range; default 10)."""
     filters = _filters(ctx, params)
-    wanted = Page.of(params, _DEFAULT_PAGE_SIZE)
+    wanted = paging.Page.of(params, "DescribeInstanceInformation", _DEFAULT_PAGE_SIZE)
     chunk, token = wanted.take(_listed_information(ctx, filters, wanted), lambda info: info["InstanceId"])
     result = {"InstanceInformationList": chunk}
     if token:

@@ -89,7 +89,7 @@ class RegionState:
     nodes: dict[str, Node] = field(default_factory=dict)
     commands: dict[str, Any] = field(default_factory=dict)
     tags: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)  # (type, id) -> tags
-    service_settings: dict[str, str] = field(default_factory=dict)
+    service_settings: dict[str, Any] = field(default_factory=dict)  # setting id -> nodes.ServiceSettingRecord
     # AWS-RunPatchBaseline SnapshotId -> the evaluation time its first use fixed (same approved set for all nodes).
     snapshots: dict[str, datetime.datetime] = field(default_factory=dict)
     # ClientToken -> resource id, for the idempotent Create* calls that take one.

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from . import api, schedule
+from . import api, nodes, paging, schedule
 from .api import Context, operation
 from .control import ControlError, route
 from .errors import (
@@ -263,29 +263,6 @@ def _task_execution(execution: WindowExecution, task_execution_id: str) -> TaskE
     return task_execution
 
 
-# Paging: NextToken by hand (moto's PaginatedResult does not work for SSM).
-
-def _decode_token(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise ValidationException("The NextToken is not valid") from None
-    if not isinstance(offset, int) or offset < 0:
-        raise ValidationException("The NextToken is not valid")
-    return offset
-
-
-def _page(items: list, params: dict, result_key: str) -> dict:
-    start = _decode_token(params.get("NextToken"))
-    size = params.get("MaxResults") or DEFAULT_PAGE_SIZE
-    result: dict[str, Any] = {result_key: items[start:start + size]}
-    if start + size < len(items):
-        result["NextToken"] = base64.urlsafe_b64encode(json.dumps({"offset": start + size}).encode()).decode()
-    return result
-
-
 Matcher = Callable[[Any, list], bool]
 
 
@@ -398,10 +375,6 @@ def _window_fields(window: Window) -> dict:
     return {"WindowId": window.window_id, **copy.deepcopy(window.config), "Enabled": window.enabled}
 
 
-def _window_tags(params: dict) -> dict[str, str]:
-    return {tag["Key"]: tag["Value"] for tag in params.get("Tags") or []}
-
-
 @operation("CreateMaintenanceWindow")
 def create_maintenance_window(ctx: Context, params: dict) -> dict:
     state = ctx.state
@@ -410,6 +383,7 @@ def create_maintenance_window(ctx: Context, params: dict) -> dict:
         return {"WindowId": existing.window_id}
     config = _pick(params, WINDOW_FIELDS)
     _validate_window(config, ctx.now, sent=config)
+    tags = nodes.merged_tags({}, params.get("Tags"), "the new maintenance window")  # AWS's tag rules, before writing
     if len(state.windows) >= MAX_WINDOWS:
         raise ResourceLimitExceededException(
             f"Maintenance windows per account and Region reached the quota of {MAX_WINDOWS}")
@@ -417,7 +391,6 @@ def create_maintenance_window(ctx: Context, params: dict) -> dict:
                     due_checked_at=ctx.now, client_token=params.get("ClientToken"),
                     request_key=_request_key(params))
     state.windows[window.window_id] = window
-    tags = _window_tags(params)
     if tags:
         state.tags[("MaintenanceWindow", window.window_id)] = tags
     return {"WindowId": window.window_id}
@@ -449,7 +422,7 @@ def update_maintenance_window(ctx: Context, params: dict) -> dict:
 def delete_maintenance_window(ctx: Context, params: dict) -> dict:
     window_id = params["WindowId"]
     ctx.state.windows.pop(window_id, None)
-    ctx.state.tags.pop(("MaintenanceWindow", window_id), None)
+    nodes.forget_resource_tags(ctx.state, "MaintenanceWindow", window_id)
     return {"WindowId": window_id}
 
 
@@ -473,7 +446,8 @@ def describe_maintenance_windows(ctx: Context, params: dict) -> dict:
         identity.pop("AllowUnassociatedTargets")  # not a member of MaintenanceWindowIdentity
         identity["NextExecutionTime"] = _next_execution_time(window, ctx.now)
         identities.append(_compact(identity))
-    return _page(identities, params, "WindowIdentities")
+    return paging.page(params, "DescribeMaintenanceWindows", "WindowIdentities", identities,
+                       default_size=DEFAULT_PAGE_SIZE)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -557,7 +531,8 @@ def describe_maintenance_window_targets(ctx: Context, params: dict) -> dict:
     window = _window(ctx.state, params["WindowId"])
     targets = _filtered(list(window.targets.values()), params.get("Filters"), TARGET_FILTERS)
     rows = [{**_target_fields(window, target), "ResourceType": target.resource_type} for target in targets]
-    return _page(rows, params, "Targets")
+    return paging.page(params, "DescribeMaintenanceWindowTargets", "Targets", rows,
+                       default_size=DEFAULT_PAGE_SIZE)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -719,7 +694,8 @@ def describe_maintenance_window_tasks(ctx: Context, params: dict) -> dict:
         row = {**_task_fields(window, task, ctx.account), "Type": task.task_type}
         row.pop("TaskInvocationParameters", None)  # not a member of MaintenanceWindowTask
         rows.append(row)
-    return _page(rows, params, "Tasks")
+    return paging.page(params, "DescribeMaintenanceWindowTasks", "Tasks", rows,
+                       default_size=DEFAULT_PAGE_SIZE)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -767,7 +743,8 @@ def _windows_for_target(state: RegionState, targets: list[dict], resource_type: 
 def describe_maintenance_windows_for_target(ctx: Context, params: dict) -> dict:
     windows = _windows_for_target(ctx.state, params["Targets"], params["ResourceType"])
     rows = [{"WindowId": window.window_id, "Name": window.config["Name"]} for window in windows]
-    return _page(rows, params, "WindowIdentities")
+    return paging.page(params, "DescribeMaintenanceWindowsForTarget", "WindowIdentities", rows,
+                       default_size=DEFAULT_PAGE_SIZE)
 
 
 SCHEDULE_FILTERS: dict[str, Matcher] = {
@@ -799,7 +776,8 @@ def describe_maintenance_window_schedule(ctx: Context, params: dict) -> dict:
     runs = _filtered(sorted(runs, key=lambda item: item[0]), params.get("Filters"), SCHEDULE_FILTERS)
     rows = [{"WindowId": window.window_id, "Name": window.config["Name"],
              "ExecutionTime": schedule.format_time(run, zone)} for run, window, zone in runs]
-    return _page(rows, params, "ScheduledWindowExecutions")
+    return paging.page(params, "DescribeMaintenanceWindowSchedule", "ScheduledWindowExecutions", rows,
+                       default_size=DEFAULT_PAGE_SIZE)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -846,7 +824,9 @@ def describe_maintenance_window_executions(ctx: Context, params: dict) -> dict:
     executions = [e for e in ctx.state.window_executions.values() if e.window_id == params["WindowId"]]
     executions = _filtered(executions, params.get("Filters"), EXECUTION_FILTERS)
     executions.sort(key=lambda e: e.start, reverse=True)
-    return _page([_execution_identity(e) for e in executions], params, "WindowExecutions")
+    rows = [_execution_identity(e) for e in executions]
+    return paging.page(params, "DescribeMaintenanceWindowExecutions", "WindowExecutions", rows,
+                       default_size=DEFAULT_PAGE_SIZE)
 
 
 @operation("GetMaintenanceWindowExecution")
@@ -873,7 +853,8 @@ def describe_maintenance_window_execution_tasks(ctx: Context, params: dict) -> d
     execution = _execution(ctx.state, params["WindowExecutionId"])
     task_executions = _filtered(list(execution.tasks.values()), params.get("Filters"), STATUS_FILTERS)
     rows = [_task_execution_identity(execution, task_execution) for task_execution in task_executions]
-    return _page(rows, params, "WindowExecutionTaskIdentities")
+    return paging.page(params, "DescribeMaintenanceWindowExecutionTasks", "WindowExecutionTaskIdentities", rows,
+                       default_size=DEFAULT_PAGE_SIZE)
 
 
 def _invocation_parameters_of(task: WindowTask) -> dict:
@@ -923,7 +904,8 @@ def describe_maintenance_window_execution_task_invocations(ctx: Context, params:
     task_execution = _task_execution(execution, params["TaskId"])
     invocations = _filtered(list(task_execution.invocations.values()), params.get("Filters"), STATUS_FILTERS)
     rows = [_invocation_identity(execution, task_execution, invocation) for invocation in invocations]
-    return _page(rows, params, "WindowExecutionTaskInvocationIdentities")
+    return paging.page(params, "DescribeMaintenanceWindowExecutionTaskInvocations",
+                       "WindowExecutionTaskInvocationIdentities", rows, default_size=DEFAULT_PAGE_SIZE)
 
 
 @operation("GetMaintenanceWindowExecutionTaskInvocation")

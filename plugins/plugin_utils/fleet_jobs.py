@@ -1,0 +1,69 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the fleetpatch.ssm project
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Independent API calls on a bounded thread pool; a finished call may schedule more; a failed one is recorded.
+
+The fleet inventory makes many independent calls (one role per account, one listing per account, region and source,
+one tag lookup per hybrid node). `run_jobs` runs them `max_workers` at a time. Workers only make the call
+(`Job.call`); what uses its result (`Job.then`) runs on the calling thread, which is therefore the only one that
+touches the collected data (no lock needed) and the only one that schedules follow-up jobs, so no worker ever waits
+for another one (a bounded pool cannot deadlock on itself).
+
+A job that raises one of `expected_errors` (the SDKs' service and connection errors, after their own retries) is
+a `JobFailure` naming where it happened; its follow-ups never run. Anything else is a bug and propagates.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import FIRST_COMPLETED
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait
+from dataclasses import dataclass
+from typing import Any
+from typing import Callable
+from typing import Iterable
+from typing import Optional
+
+
+@dataclass
+class Job:
+    """One call. `where` names it for a failure message ("account 123456789012 eu-west-1 ssm")."""
+
+    where: str
+    call: Callable[[], Any]
+    then: Optional[Callable[[Any], Optional[Iterable["Job"]]]] = None
+
+
+@dataclass
+class JobFailure:
+    where: str
+    error: BaseException
+
+    def __str__(self) -> str:
+        return f"{self.where}: {describe_error(self.error)}"
+
+
+def describe_error(error: BaseException) -> str:
+    """The SDK's own message; botocore's already names the error code and the operation."""
+    message = str(error).strip() or type(error).__name__
+    return " ".join(message.split())  # one line: Azure's messages span several
+
+
+def run_jobs(jobs: Iterable[Job], max_workers: int, expected_errors: tuple) -> list[JobFailure]:
+    """Run `jobs` and every follow-up they schedule; return the failures in the order they happened."""
+    failures: list[JobFailure] = []
+    with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fleet-inventory") as pool:
+        pending = {pool.submit(job.call): job for job in jobs}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                job = pending.pop(future)
+                try:
+                    result = future.result()
+                except expected_errors as error:
+                    failures.append(JobFailure(job.where, error))
+                    continue
+                for follow_up in (job.then(result) if job.then else None) or ():
+                    pending[pool.submit(follow_up.call)] = follow_up
+    return failures
