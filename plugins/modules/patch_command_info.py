@@ -14,7 +14,7 @@ description:
   - With O(details=true), also what the run did on each node, as M(fleetpatch.ssm.run_patch_baseline) reports it.
   - Used with C(until), C(retries) and C(delay), each retry is one progress read; Ansible prints a line per retry
     (and the counts at verbosity 2), so a long run shows it is alive where a single waiting task shows nothing.
-  - Never fails because of what it reads: use RV(clean) or the node lists in C(failed_when).
+  - Never fails because of what it reads; use RV(clean) or the node lists in C(failed_when).
 author:
   - fleetpatch.ssm maintainers (@fleetpatch)
 options:

@@ -11,7 +11,7 @@ description:
   - Runs the C(AWS-RunPatchBaseline) document of AWS Systems Manager Patch Manager on managed nodes through Run
     Command (C(SendCommand)), waits for it and reports what happened on every node. Patch Manager does the work on
     the nodes; nothing connects to them over SSH.
-  - The targets are listed first (C(DescribeInstanceInformation)): check mode reports them without sending
+  - The targets are listed first (C(DescribeInstanceInformation)). Check mode reports them without sending
     anything, and nodes whose agent is offline are named in a warning before the run.
   - Every node of the run gets the same approved set of patches - one O(snapshot_id), generated when the task
     sets none, is sent to all of them and returned.
@@ -50,7 +50,7 @@ options:
         Manager reads both keys).
       - AWS ANDs the entries of C(Targets), so one command cannot select either key. One command is sent per key
         that the group's nodes carry (usually one, and then O(max_concurrency) and O(max_errors) apply to the whole
-        group). A node that carries the group under both keys would run the document twice at once: the task fails
+        group). A node that carries the group under both keys would run the document twice at once, so the task fails
         before sending anything and names it.
     type: str
   snapshot_id:
