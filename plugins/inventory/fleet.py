@@ -262,6 +262,7 @@ try:
     import boto3
     import botocore.config
     import botocore.exceptions
+    import botocore.parsers
 except ImportError:
     pass  # AWSInventoryBase.require_aws_sdk reports it when AWS is read
 
@@ -308,9 +309,18 @@ class InventoryModule(AWSInventoryBase):
     INVENTORY_FILE_SUFFIXES = ("fleet.yml", "fleet.yaml")
 
     class TemplatedOptions(AWSInventoryBase.TemplatedOptions):
+        """Options that may hold Jinja2 (a lookup for a secret, say). Only what is a template is rendered: amazon.aws's
+        version renders every element of a list through an argument ansible-core 2.19 deprecates."""
+
         TEMPLATABLE_OPTIONS = AWSInventoryBase.TemplatedOptions.TEMPLATABLE_OPTIONS + (
             "accounts", "organization", "ec2_filters", "ssm_filters", "azure_subscriptions", "azure_endpoint",
             "azure_tenant_id", "azure_client_id", "azure_client_secret", "azure_authority_host")
+
+        def get(self, *args):
+            value = self.original_options.get(*args)
+            if not value or not self.templar or args[0] not in self.TEMPLATABLE_OPTIONS:
+                return value
+            return self.templar.template(value)
 
     def parse(self, inventory, loader, path, cache=True):
         # Not AWSInventoryBase.parse: it assumes assume_role_arn at once, an API call even when the cache answers.
@@ -425,7 +435,10 @@ class InventoryModule(AWSInventoryBase):
         collector = fleet_aws.AwsCollector(
             clients, home_region, self.get_option("regions"), sources,
             fleet_aws.ec2_filters(self.get_option("ec2_filters")), fleet_aws.ssm_filters(self.get_option("ssm_filters")))
-        expected = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+        # The SDK's answers for "this part of AWS did not answer": service errors after the retries, connection
+        # errors, and a reply that is not the service's (a proxy's or load balancer's error page).
+        expected = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError,
+                    botocore.parsers.ResponseParserError)
         return collector, self._account_jobs(collector, clients, home_region, expected, failures), expected
 
     def _account_jobs(self, collector, clients, home_region, expected, failures):
@@ -466,6 +479,7 @@ class InventoryModule(AWSInventoryBase):
         """One warning (or, with strict, one error) that names every part of the fleet that could not be read."""
         if not failures:
             return
+        failures = sorted(failures, key=lambda failure: failure.where)
         lines = [f"  - {failure}" for failure in failures[:_REPORTED_FAILURES]]
         if len(failures) > _REPORTED_FAILURES:
             lines.append(f"  - and {len(failures) - _REPORTED_FAILURES} more")

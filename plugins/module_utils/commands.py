@@ -49,6 +49,7 @@ from .validation import check_pattern
 from .validation import check_range
 from .validation import check_tag_characters
 from .validation import check_unique
+from .validation import field_path
 from .validation import reject
 
 DOCUMENT = "AWS-RunPatchBaseline"
@@ -141,8 +142,8 @@ def check_run_options(params: dict) -> None:
     check_length("output_s3_region", params.get("output_s3_region"), *S3_REGION_LENGTH)
     check_length("cloudwatch_log_group_name", params.get("cloudwatch_log_group_name"), *LOG_GROUP_LENGTH)
     if params.get("cloudwatch_log_group_name") and params.get("cloudwatch_output") is False:
-        raise ParameterError("cloudwatch_log_group_name: is set but cloudwatch_output is false; allowed: leave "
-                             "cloudwatch_output unset or true to send the output to that log group")
+        reject("cloudwatch_log_group_name", params["cloudwatch_log_group_name"],
+               "is set while cloudwatch_output is false; allowed: cloudwatch_output unset or true")
     check_wait_options(params)
 
 
@@ -163,7 +164,7 @@ def check_targets(params: dict) -> None:
         if not instance_ids:
             raise ParameterError("instance_ids: 0 entries; allowed: at least 1")
         for index, instance_id in enumerate(instance_ids):
-            check_pattern(f"instance_ids[{index}]", instance_id, INSTANCE_ID_PATTERN,
+            check_pattern(field_path("instance_ids", index), instance_id, INSTANCE_ID_PATTERN,
                           "an EC2 instance ID (i-...) or a hybrid managed node ID (mi- and 17 characters)")
         check_unique("instance_ids", instance_ids)
     if params.get("tags") is not None:
@@ -176,7 +177,7 @@ def check_targets(params: dict) -> None:
 def _check_tags(tags: dict) -> None:
     check_count("tags", tags, high=MAX_TARGETS, low=1)
     for key, values in tags.items():
-        field = f"tags.{key}"
+        field = field_path("tags", key)
         check_length(field, key, *TAG_KEY_LENGTH)
         check_tag_characters(field, key)
         if "+" in key:  # Target.Key's pattern lacks the + that tag keys may hold
@@ -197,7 +198,7 @@ def tag_values(values) -> list:
 def document_parameters(operation: str, snapshot_id: str, reboot_option: str, install_override_list=None,
                         baseline_override=None) -> dict:
     """SendCommand's Parameters for AWS-RunPatchBaseline: always Operation, SnapshotId and RebootOption (never the
-    document's defaults by omission). InstallOverrideList only with Install: "Scan operations ignore it"."""
+    document's defaults by omission). InstallOverrideList only with Install: a Scan ignores it (user guide)."""
     parameters = {"Operation": [operation], "SnapshotId": [snapshot_id], "RebootOption": [reboot_option]}
     if install_override_list and operation == "Install":
         parameters["InstallOverrideList"] = [install_override_list]
@@ -238,7 +239,6 @@ class Selection:
 
     address: dict
     nodes: list
-    by_tag: bool = True  # False: explicit instance ids, sent even when AWS does not list them
 
     @property
     def listed_ids(self) -> set:
@@ -268,8 +268,9 @@ def target_selections(client, instance_ids=None, tags=None, patch_group=None) ->
 
 
 def _instance_selection(client, instance_ids: list) -> Selection:
+    """Named ids are sent even when AWS does not list them: SendCommand itself says which ids it refuses."""
     nodes = list_nodes(client, [{"Key": "InstanceIds", "Values": instance_ids}])
-    return Selection({"InstanceIds": instance_ids}, nodes, by_tag=False)
+    return Selection({"InstanceIds": instance_ids}, nodes)
 
 
 def _patch_group_selections(client, patch_group: str) -> list:
@@ -295,8 +296,8 @@ def node_view(node: dict) -> dict:
 
 def unlisted_ids(selections: list) -> list:
     """Instance ids a task names that AWS does not list as managed nodes (stopped, terminated, unknown)."""
-    return sorted(set(instance_id for selection in selections if not selection.by_tag
-                      for instance_id in selection.address["InstanceIds"]) - _all_listed(selections))
+    named = {instance_id for selection in selections for instance_id in selection.address.get("InstanceIds", ())}
+    return sorted(named - _all_listed(selections))
 
 
 def offline_ids(selections: list) -> list:
@@ -313,8 +314,8 @@ def _all_listed(selections: list) -> set:
 
 @SSMErrorHandler.common_error_handler("send AWS-RunPatchBaseline")
 def send_command(client, request: dict) -> dict:
-    """SendCommand; the Command it answers. SendCommand takes no client token: a retry follows a response that
-    AWS sent instead of running the command (throttling) or a server error."""
+    """SendCommand; the Command it answers. SendCommand takes no client token: a throttled request did not run,
+    but a retry after a server error could send the command twice (AWS offers no way to tell)."""
     return client.send_command(aws_retry=True, **request)["Command"]
 
 
@@ -363,8 +364,8 @@ def patch_states(client, instance_ids: list) -> dict:
 
 def pending_reboot_ids(client, instance_ids: list) -> set:
     """Nodes whose last report has patches pending a reboot: an Install with RebootIfNeeded reboots them."""
-    states = patch_states(client, instance_ids) if instance_ids else {}
-    return {node for node, state in states.items() if state.get("InstalledPendingRebootCount", 0) > 0}
+    return {node for node, state in patch_states(client, instance_ids).items()
+            if state.get("InstalledPendingRebootCount", 0) > 0}
 
 
 @SSMErrorHandler.common_error_handler("read a node's patches")
@@ -379,7 +380,6 @@ def installed_and_failed_patches(client, instance_id: str) -> list:
 class Run:
     """What one command runs, from its Parameters (AWS's document defaults where a parameter was not sent)."""
 
-    command_id: str
     operation: str
     snapshot_id: str | None
     reboot_option: str
@@ -392,8 +392,8 @@ class Run:
         def first(name, default=None):
             return (parameters.get(name) or [None])[0] or default
 
-        return cls(command["CommandId"], first("Operation"), first("SnapshotId"),
-                   first("RebootOption", "RebootIfNeeded"), command.get("RequestedDateTime"))
+        return cls(first("Operation"), first("SnapshotId"), first("RebootOption", "RebootIfNeeded"),
+                   command.get("RequestedDateTime"))
 
     def reported(self, state) -> bool:
         """Whether a node's InstancePatchState is this run's report. Every operation overwrites the last one, so the
@@ -478,8 +478,7 @@ def collect_nodes(client, commands: list, package_details: bool = True) -> list:
     """Every node's result of `commands` (see node_result), in command then instance id order."""
     runs = {command["CommandId"]: Run.of(command) for command in commands}
     invocations = [invocation for command in commands for invocation in list_invocations(client, command["CommandId"])]
-    states = patch_states(client, sorted({invocation["InstanceId"] for invocation in invocations})) \
-        if invocations else {}
+    states = patch_states(client, sorted({invocation["InstanceId"] for invocation in invocations}))
     nodes = []
     for invocation in sorted(invocations, key=lambda inv: (inv["CommandId"], inv["InstanceId"])):
         run = runs[invocation["CommandId"]]
@@ -495,7 +494,10 @@ def collect_nodes(client, commands: list, package_details: bool = True) -> list:
 # ---------------------------------------------------------------------------------------------- the run
 
 def run_status(commands: list) -> str:
-    """One status for the run's commands, in AWS's StatusDetails words (Pending, InProgress, Success, Failed...)."""
+    """One status for the run's commands, in AWS's StatusDetails words (Pending, InProgress, Success, Failed...).
+    No command: no managed node matched, AWS's NoInstancesInTag."""
+    if not commands:
+        return "NoInstancesInTag"
     if not all(is_done(command) for command in commands):
         return "Pending" if all(command["Status"] == "Pending" for command in commands) else "InProgress"
     details = [command["StatusDetails"] for command in commands]
@@ -523,9 +525,9 @@ def run_report(commands: list, nodes=None) -> dict:
         counts,
         command_ids=[command["CommandId"] for command in commands],
         commands=[command_view(command) for command in commands],
-        status=run_status(commands) if commands else "NoInstancesInTag",
+        status=run_status(commands),
         done=done,
-        percent_complete=100 if not counts["target_count"] else counts["completed_count"] * 100 // counts["target_count"],
+        percent_complete=counts["completed_count"] * 100 // counts["target_count"] if counts["target_count"] else 100,
     )
     if nodes is not None:
         report.update(node_lists(nodes))
@@ -549,7 +551,7 @@ def node_lists(nodes: list) -> dict:
 
 
 def summary_line(report: dict) -> str:
-    """'InProgress: 12/40 nodes done, 1 error' or, with nodes, who did not succeed."""
+    """'InProgress: 12/40 nodes done, 1 error(s)' and, given the nodes, those that did not succeed."""
     line = (f"{report['status']}: {report['completed_count']}/{report['target_count']} nodes done, "
             f"{report['error_count']} error(s)")
     if "nodes" in report:

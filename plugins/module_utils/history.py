@@ -27,8 +27,11 @@ Deriving changes (`compare`): a package's installed version is known from the ro
 (Installed, InstalledOther, InstalledPendingReboot, InstalledRejected); a Missing or Failed row shows the
 candidate version, not the installed one, so the last known installed version carries over (`advance`). Between
 two observations a package is
-  updated    installed at another version than the last known one (from -> to); `from_version` is None when no
-             earlier row reported it installed (the package was Missing in every earlier observation),
+  updated    installed at another version than the last known one (from -> to); or, when no earlier row showed
+             its installed version (it was Missing or Failed in every earlier observation), installed now at the
+             version the earlier row offered or with an InstalledTime after the earlier observation; then
+             `from_version` is None. (Reported installed at another version with neither sign, it was simply
+             there all along: the newest candidate stopped being approved, and nothing is reported.)
   installed  present now and absent from the earlier rows (a new package, a dependency, or a Windows KB),
   removed    installed before and absent from the new rows.
 Each change is cross-checked with the row's InstalledTime where the OS reports one: `confirms` when it is later
@@ -132,6 +135,17 @@ def _same_update(before: PatchRow | None, after: PatchRow) -> bool:
     return after.version is not None and before.version == after.version
 
 
+def _shows_an_update(earlier: PatchRow, row: PatchRow | None, before_time: str | None) -> bool:
+    """A package whose installed version was hidden (Missing or Failed rows only) is reported installed now:
+    it was updated only if it now has the version the earlier row offered, or an InstalledTime after the
+    earlier observation. Otherwise the data only shows a version that was there all along (the newest candidate
+    may simply have stopped being approved)."""
+    if row is None:
+        return False
+    later = bool(row.installed_time and before_time and row.installed_time > before_time)
+    return _same_update(earlier, row) or later
+
+
 def _change_fields(after: PatchRow | None, before: PatchRow | None) -> dict:
     """What a change says about the update: the new row, completed from the earlier row of the same update.
 
@@ -176,6 +190,8 @@ def compare(before_known: dict, after_known: dict, before_rows, after_rows, *, b
                 continue
             kind, from_version = "updated", before_known[package]
         elif earlier is not None and not windows:
+            if not _shows_an_update(earlier, row, before_time):
+                continue  # the installed version is seen for the first time, not changed
             kind, from_version = "updated", None
         else:
             kind, from_version = "installed", None

@@ -75,7 +75,7 @@ class _Field:
             if base == "*":
                 low, high = self.low, self.high
             elif "-" in base:
-                first, _, last = base.partition("-")
+                first, last = base.split("-", 1)
                 low, high = self.number(first), self.number(last)
                 if low > high:
                     raise _Invalid(f"{self.name} range {base!r} runs backwards")

@@ -247,7 +247,7 @@ def delete_window(client, window_id: str) -> None:
 # [api] RegisterTargetWithMaintenanceWindow, Targets examples: INSTANCE targets by InstanceIds, tag:<key> or
 # tag-key; RESOURCE_GROUP targets by resource-groups:Name (+ resource-groups:ResourceTypeFilters).
 _TARGET_KEYS = {key.lower(): key for key in ("InstanceIds", "tag-key", "resource-groups:Name",
-                                              "resource-groups:ResourceTypeFilters")}
+                                             "resource-groups:ResourceTypeFilters")}
 TAG_PREFIX = "tag:"
 TARGET_KEY_MEANING = {
     "INSTANCE": "InstanceIds, tag:<tag key> or tag-key",
@@ -400,19 +400,10 @@ def _parameters(parameters) -> dict:
 
 
 def _group_from_params(group: str, options: dict) -> dict:
-    """An invocation parameter group in the user's terms, normalised like _group_from_api()."""
-    state = {option: options.get(option) for option, _member in SCALARS[group]}
-    if group in ("run_command", "automation"):
-        state["parameters"] = _parameters(options.get("parameters"))
-    if group == "run_command":
-        output = options.get("cloudwatch_output")
-        state["cloudwatch_output"] = _cloudwatch_output(output and output.get("enabled"), output and
-                                                        output.get("log_group"))
-        notification = options.get("notification_config")
-        state["notification_config"] = notification and {
-            "arn": notification["arn"], "events": sorted(set(notification.get("events") or ())),
-            "type": notification.get("type")}
-    return state
+    """An invocation parameter group in the user's terms: the options read back as AWS returns what the module
+    sends for them, so that a task and AWS's answer are normalised by one function (_group_from_api)."""
+    options = dict(options, parameters=_parameters(options.get("parameters")))
+    return _group_from_api(group, _group_to_api(group, options))
 
 
 def _cloudwatch_output(enabled, log_group):
@@ -434,7 +425,8 @@ def _group_from_api(group: str, api: dict) -> dict:
                                                         output.get("CloudWatchLogGroupName"))
         notification = api.get("NotificationConfig")
         state["notification_config"] = notification and {
-            "arn": notification.get("NotificationArn"), "events": sorted(notification.get("NotificationEvents") or ()),
+            "arn": notification.get("NotificationArn"),
+            "events": sorted(set(notification.get("NotificationEvents") or ())),  # a set to AWS
             "type": notification.get("NotificationType")}
     return state
 
@@ -454,9 +446,9 @@ def _group_to_api(group: str, state: dict) -> dict:
     notification = state.get("notification_config")
     if notification:
         api["NotificationConfig"] = {"NotificationArn": notification["arn"]}
-        if notification["events"]:
+        if notification.get("events"):
             api["NotificationConfig"]["NotificationEvents"] = list(notification["events"])
-        _optional(api["NotificationConfig"], "NotificationType", notification["type"])
+        _optional(api["NotificationConfig"], "NotificationType", notification.get("type"))
     return api
 
 
@@ -506,6 +498,7 @@ def _patch_parameters(params: dict) -> dict:
 
 
 def _check_task_targets(params: dict, has_targets: bool) -> None:
+    """Target counts and IDs, and MaxConcurrency/MaxErrors: required with targets, refused without."""
     check_count("targets", params.get("targets"), MAX_TASK_TARGETS)
     check_count("instance_ids", params.get("instance_ids"), MAX_TARGET_VALUES)
     for index, node_id in enumerate(params.get("instance_ids") or ()):
@@ -534,7 +527,8 @@ def _alarm_configuration(config):
     for index, alarm in enumerate(config["alarms"]):
         check_length(field_path("alarm_configuration", "alarms", index), alarm, *ALARM_NAME_LENGTH)
         check_pattern(field_path("alarm_configuration", "alarms", index), alarm, r"(?!\s*$).+", "a non-blank name")
-    return {"alarms": list(config["alarms"]), "ignore_poll_alarm_failure": bool(config.get("ignore_poll_alarm_failure"))}
+    return {"alarms": list(config["alarms"]),
+            "ignore_poll_alarm_failure": bool(config.get("ignore_poll_alarm_failure"))}
 
 
 def desired_task(params: dict) -> dict:

@@ -516,7 +516,7 @@ def argument_spec():
             document_hash_type=dict(type="str", choices=["Sha256", "Sha1"]),
             timeout_seconds=dict(type="int"),
             output_s3_bucket=dict(type="str"),
-            output_s3_key_prefix=dict(type="str"),
+            output_s3_key_prefix=dict(type="str", no_log=False),
             cloudwatch_output=_suboptions(
                 enabled=dict(type="bool", default=True),
                 log_group=dict(type="str"),

@@ -129,7 +129,9 @@ summary:
   type: str
   sample: "InProgress: 37/120 nodes done, 1 error(s)"
 commands:
-  description: Each command, as M(fleetpatch.ssm.run_patch_baseline) returns RV(fleetpatch.ssm.run_patch_baseline#module:commands).
+  description:
+    - Each command, as M(fleetpatch.ssm.run_patch_baseline) returns
+      RV(fleetpatch.ssm.run_patch_baseline#module:commands).
   returned: always
   type: list
   elements: dict
@@ -146,7 +148,8 @@ clean:
   returned: when O(details=true)
   type: bool
 nodes:
-  description: Per node, as M(fleetpatch.ssm.run_patch_baseline) returns RV(fleetpatch.ssm.run_patch_baseline#module:nodes).
+  description:
+    - Per node, as M(fleetpatch.ssm.run_patch_baseline) returns RV(fleetpatch.ssm.run_patch_baseline#module:nodes).
   returned: when O(details=true)
   type: list
   elements: dict
@@ -209,9 +212,12 @@ def check_documents(statuses: list) -> None:
 
 
 def gather(client, params: dict) -> dict:
-    statuses = commands.wait_for_commands(client, params["command_ids"], params["wait_timeout"],
-                                          params["poll_interval"])
+    """Read the commands (refusing other documents before any wait), wait if asked, then report."""
+    statuses = commands.wait_for_commands(client, params["command_ids"], 0, params["poll_interval"])
     check_documents(statuses)
+    if params["wait_timeout"] and not all(commands.is_done(command) for command in statuses):
+        statuses = commands.wait_for_commands(client, params["command_ids"], params["wait_timeout"],
+                                              params["poll_interval"])
     nodes = commands.collect_nodes(client, statuses, params["package_details"]) if params["details"] else None
     first = commands.Run.of(statuses[0])
     return dict(commands.run_report(statuses, nodes), operation=first.operation, snapshot_id=first.snapshot_id)

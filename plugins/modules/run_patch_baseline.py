@@ -264,7 +264,10 @@ document_parameters:
   description: The C(Parameters) sent to AWS-RunPatchBaseline (in check mode, that would be sent).
   returned: always
   type: dict
-  sample: {"Operation": ["Install"], "SnapshotId": ["8b8f2d4e-6a36-4c5e-9d57-0f3c1a2b4c5d"], "RebootOption": ["NoReboot"]}
+  sample:
+    Operation: [Install]
+    SnapshotId: [8b8f2d4e-6a36-4c5e-9d57-0f3c1a2b4c5d]
+    RebootOption: [NoReboot]
 targets:
   description: The managed nodes AWS listed for the targets before the run (what check mode reports).
   returned: always
@@ -333,7 +336,8 @@ summary:
   description: One line on the run, naming the nodes that did not succeed.
   returned: unless check mode
   type: str
-  sample: "Incomplete: 5/5 nodes done, 1 error(s); 1 failed (mi-0a1b2c3d4e5f60718); 1 undeliverable (i-0123456789abcdef0)"
+  sample: >-
+    Incomplete: 5/5 nodes done, 1 error(s); 1 failed (mi-0a1b2c3d4e5f60718); 1 undeliverable (i-0123456789abcdef0)
 commands:
   description: Each command of the run.
   returned: unless check mode
@@ -503,17 +507,19 @@ def warn_about_targets(module, selections) -> None:
 
 
 def send(client, request: dict, selections: list) -> list:
-    """One command per selection; if one fails, the error names the commands already running."""
-    command_ids = []
+    """One command per selection (the Commands SendCommand answers); if one fails, the error names the commands
+    already running."""
+    sent = []
     for selection in selections:
         try:
-            command_ids.append(commands.send_command(client, dict(request, **selection.address))["CommandId"])
+            sent.append(commands.send_command(client, dict(request, **selection.address)))
         except AnsibleAWSError as error:
-            if command_ids:
-                raise AnsibleSSMError(message=f"{error.message} (commands already running: {', '.join(command_ids)})",
+            if sent:
+                running = ", ".join(command["CommandId"] for command in sent)
+                raise AnsibleSSMError(message=f"{error.message} (commands already running: {running})",
                                       exception=error.exception) from error
             raise
-    return command_ids
+    return sent
 
 
 def is_changed(operation: str, report: dict, pending_reboot=frozenset()) -> bool:
@@ -544,6 +550,22 @@ def failure(params: dict, report: dict):
     return None
 
 
+def execute(client, params: dict, request: dict, selections: list) -> tuple:
+    """Send the run and, unless told not to, wait for it and read every node: (report, changed)."""
+    pending_reboot = set()
+    if params["operation"] == "Install" and params["reboot_option"] == "RebootIfNeeded" and params["wait"]:
+        listed = [node["InstanceId"] for selection in selections for node in selection.nodes]
+        pending_reboot = commands.pending_reboot_ids(client, listed)
+    sent = send(client, request, selections)
+    if not params["wait"]:
+        report = commands.run_report(sent)
+    else:
+        command_ids = [command["CommandId"] for command in sent]
+        statuses = commands.wait_for_commands(client, command_ids, params["wait_timeout"], params["poll_interval"])
+        report = commands.run_report(statuses, commands.collect_nodes(client, statuses, params["package_details"]))
+    return report, is_changed(params["operation"], report, pending_reboot)
+
+
 def run(module) -> tuple:
     """(result, failure message or None)."""
     params = module.params
@@ -562,18 +584,10 @@ def run(module) -> tuple:
     }
     if module.check_mode:
         return dict(result, command_ids=[], changed=params["operation"] == "Install" and bool(result["targets"])), None
-    pending_reboot = set()
-    if params["operation"] == "Install" and params["reboot_option"] == "RebootIfNeeded" and params["wait"]:
-        pending_reboot = commands.pending_reboot_ids(client, [target["instance_id"] for target in result["targets"]])
-    command_ids = send(client, request, selections)
-    if command_ids:
-        result["command_id"] = command_ids[0]
-    if not params["wait"]:
-        report = commands.run_report([commands.get_command(client, command_id) for command_id in command_ids])
-    else:
-        statuses = commands.wait_for_commands(client, command_ids, params["wait_timeout"], params["poll_interval"])
-        report = commands.run_report(statuses, commands.collect_nodes(client, statuses, params["package_details"]))
-    result.update(report, changed=is_changed(params["operation"], report, pending_reboot))
+    report, changed = execute(client, params, request, selections)
+    result.update(report, changed=changed)
+    if report["command_ids"]:
+        result["command_id"] = report["command_ids"][0]
     return result, failure(params, report) if params["wait"] else None
 
 
@@ -592,7 +606,7 @@ def argument_spec() -> dict:
         timeout_seconds=dict(type="int"),
         comment=dict(type="str"),
         output_s3_bucket=dict(type="str"),
-        output_s3_key_prefix=dict(type="str"),
+        output_s3_key_prefix=dict(type="str", no_log=False),
         output_s3_region=dict(type="str"),
         cloudwatch_output=dict(type="bool"),
         cloudwatch_log_group_name=dict(type="str"),

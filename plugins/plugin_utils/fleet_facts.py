@@ -5,7 +5,8 @@
 """The host variables of a merged machine: `fleet_*` facts that say the same thing whichever sources saw it.
 
 Tags: the Azure VM's, then the EC2 instance's, then the hybrid node's on top. A managed node's own tags win because
-Patch Manager reads the patch group from them (EC2: the instance tags; hybrid: the tags SSM keeps for the node).
+Patch Manager reads the patch group from them (EC2: the instance tags; hybrid: the tags SSM keeps for the node); a VM's
+patch group tag never stands in for its node's.
 Patch group: the `PatchGroup` tag, else `Patch Group` (Patch Manager accepts both keys; AWS does not say which wins
 when a node has both; PatchGroup is taken, like the lab).
 Cloud: aws for EC2 instances; azure for Azure VMs and for nodes whose SSM SourceType is an Azure VM; gcp for
@@ -35,7 +36,12 @@ def patch_group(tags: Optional[dict]) -> Optional[str]:
 
 
 def effective_tags(machine: Machine) -> dict:
+    """The Azure VM's tags under the managed node's; a managed node's patch group is its own even when only the VM
+    has a patch group tag (Patch Manager then applies the default baseline: the inventory says what SSM does)."""
     tags = dict((machine.azure or {}).get("tags") or {})
+    if machine.ssm:
+        for key in PATCH_GROUP_KEYS:
+            tags.pop(key, None)
     tags.update((machine.ec2 or {}).get("tags") or {})
     tags.update((machine.ssm or {}).get("tags") or {})
     return tags

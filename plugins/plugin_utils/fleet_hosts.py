@@ -105,7 +105,8 @@ def _category_groups(category: str, facts: dict, patch_group_prefix: str) -> lis
         groups = [group_name("os", family)] if family else []
         if family and version:
             groups.append(group_name("os", family, version))
-        return groups + ([group_name("os", platform)] if platform else [])
+        platform_group = group_name("os", platform) if platform else None
+        return groups + ([platform_group] if platform_group and platform_group not in groups else [])
     if category == "cloud":
         return [group_name("cloud", facts["fleet_cloud"])]
     if category == "account":

@@ -16,6 +16,7 @@ a `JobFailure` naming where it happened; its follow-ups never run. Anything else
 
 from __future__ import annotations
 
+import itertools
 from concurrent.futures import FIRST_COMPLETED
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait
@@ -44,26 +45,32 @@ class JobFailure:
         return f"{self.where}: {describe_error(self.error)}"
 
 
+_MESSAGE_LENGTH = 400
+
+
 def describe_error(error: BaseException) -> str:
-    """The SDK's own message; botocore's already names the error code and the operation."""
-    message = str(error).strip() or type(error).__name__
-    return " ".join(message.split())  # one line: Azure's messages span several
+    """The SDK's own message (botocore's names the error code and the operation) on one line (Azure's span several),
+    cut short when a proxy or load balancer answered with a whole HTML page."""
+    message = " ".join((str(error).strip() or type(error).__name__).split())
+    return message if len(message) <= _MESSAGE_LENGTH else message[:_MESSAGE_LENGTH] + "..."
 
 
 def run_jobs(jobs: Iterable[Job], max_workers: int, expected_errors: tuple) -> list[JobFailure]:
-    """Run `jobs` and every follow-up they schedule; return the failures in the order they happened."""
+    """Run `jobs` and every follow-up they schedule; return the failures. Jobs that finish together are handled in
+    the order they were scheduled (one worker: everything runs in a fixed order)."""
     failures: list[JobFailure] = []
+    order = itertools.count()
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fleet-inventory") as pool:
-        pending = {pool.submit(job.call): job for job in jobs}
+        pending = {pool.submit(job.call): (next(order), job) for job in jobs}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                job = pending.pop(future)
+            for future in sorted(done, key=lambda finished: pending[finished][0]):
+                _, job = pending.pop(future)
                 try:
                     result = future.result()
                 except expected_errors as error:
                     failures.append(JobFailure(job.where, error))
                     continue
                 for follow_up in (job.then(result) if job.then else None) or ():
-                    pending[pool.submit(follow_up.call)] = follow_up
+                    pending[pool.submit(follow_up.call)] = (next(order), follow_up)
     return failures

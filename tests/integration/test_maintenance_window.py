@@ -12,7 +12,7 @@ import json
 import urllib.request
 from collections import Counter
 
-from test_patch_baseline import account  # noqa: F401  pylint: disable=unused-import  (the fixture)
+from test_patch_baseline import account  # noqa: F401  pylint: disable=unused-import
 from test_patch_baseline import changes
 from test_patch_baseline import converge
 from test_patch_baseline import failure
@@ -31,47 +31,48 @@ def converge_steps(label: str, module: str, spec: dict) -> list:
     return [dict(s, module=module) for s in converge(label, spec)]
 
 
-def control(account, method: str, path: str, body: dict | None = None) -> dict:
+def control(url: str, method: str, path: str, body: dict | None = None) -> dict:
+    """A call of the lab's control API at `url`."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{account.control_url}{path}", data=data, method=method,
+    request = urllib.request.Request(f"{url}{path}", data=data, method=method,
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=120) as response:
         return json.loads(response.read())
 
 
-def windows(account) -> dict:
+def windows(ssm) -> dict:
     """{name: GetMaintenanceWindow} of the account's windows."""
-    identities = account.ssm.describe_maintenance_windows()["WindowIdentities"]
-    return {i["Name"]: account.ssm.get_maintenance_window(WindowId=i["WindowId"]) for i in identities}
+    identities = ssm.describe_maintenance_windows()["WindowIdentities"]
+    return {i["Name"]: ssm.get_maintenance_window(WindowId=i["WindowId"]) for i in identities}
 
 
-def window_tags(account, window_id: str) -> dict:
-    tags = account.ssm.list_tags_for_resource(ResourceType="MaintenanceWindow", ResourceId=window_id)["TagList"]
+def window_tags(ssm, window_id: str) -> dict:
+    tags = ssm.list_tags_for_resource(ResourceType="MaintenanceWindow", ResourceId=window_id)["TagList"]
     return {tag["Key"]: tag["Value"] for tag in tags}
 
 
-def targets(account, window_id: str) -> dict:
+def targets(ssm, window_id: str) -> dict:
     """{name: DescribeMaintenanceWindowTargets row}."""
-    rows = account.ssm.describe_maintenance_window_targets(WindowId=window_id)["Targets"]
+    rows = ssm.describe_maintenance_window_targets(WindowId=window_id)["Targets"]
     return {row["Name"]: row for row in rows}
 
 
-def tasks(account, window_id: str) -> dict:
+def tasks(ssm, window_id: str) -> dict:
     """{name: GetMaintenanceWindowTask}."""
-    rows = account.ssm.describe_maintenance_window_tasks(WindowId=window_id)["Tasks"]
-    return {row["Name"]: account.ssm.get_maintenance_window_task(WindowId=window_id, WindowTaskId=row["WindowTaskId"])
+    rows = ssm.describe_maintenance_window_tasks(WindowId=window_id)["Tasks"]
+    return {row["Name"]: ssm.get_maintenance_window_task(WindowId=window_id, WindowTaskId=row["WindowTaskId"])
             for row in rows}
 
 
-def create_window(account, name: str = WINDOW_NAME, **members) -> str:
+def create_window(ssm, name: str = WINDOW_NAME, **members) -> str:
     """A window made directly through the API (test setup, or a change made outside Ansible)."""
     request = dict({"Name": name, "Schedule": "cron(0 3 ? * SUN *)", "Duration": 4, "Cutoff": 1,
                     "AllowUnassociatedTargets": False}, **members)
-    return account.ssm.create_maintenance_window(**request)["WindowId"]
+    return ssm.create_maintenance_window(**request)["WindowId"]
 
 
-def register_target(account, window_id: str, name: str, group: str) -> str:
-    return account.ssm.register_target_with_maintenance_window(
+def register_target(ssm, window_id: str, name: str, group: str) -> str:
+    return ssm.register_target_with_maintenance_window(
         WindowId=window_id, ResourceType="INSTANCE", Name=name,
         Targets=[{"Key": "tag:PatchGroup", "Values": [group]}])["WindowTargetId"]
 
@@ -114,14 +115,14 @@ def test_window_create_update_respell_and_delete(account, run_playbook):
     assert changes(results) == [("create: check mode", True), ("create: apply", True),
                                 ("create: check mode again", False), ("create: apply again", False)]
     assert results["create: check mode"].result["maintenance_window"]["window_id"] is None
-    stored = windows(account)[WINDOW_NAME]
+    stored = windows(account.ssm)[WINDOW_NAME]
     assert results["create: apply"].result["maintenance_window"]["window_id"] == stored["WindowId"]
     assert (stored["Schedule"], stored["ScheduleOffset"], stored["ScheduleTimezone"]) == (
         "cron(0 3 ? * TUE#2 *)", 4, "Europe/Paris")
     assert (stored["Duration"], stored["Cutoff"], stored["Enabled"], stored["AllowUnassociatedTargets"]) == (
         4, 1, True, False)
     assert (stored["StartDate"], stored["EndDate"]) == ("2026-01-01T00:00:00+00:00", "2030-01-01T00:00:00+00:00")
-    assert window_tags(account, stored["WindowId"]) == {"Owner": "platform", "PatchPolicy": "prod-auto"}
+    assert window_tags(account.ssm, stored["WindowId"]) == {"Owner": "platform", "PatchPolicy": "prod-auto"}
 
     steps = converge_steps("update", "window", WINDOW_CHANGED) + [
         step("respelled: check mode", "window", WINDOW_CHANGED_RESPELLED, check=True),
@@ -129,13 +130,13 @@ def test_window_create_update_respell_and_delete(account, run_playbook):
     results = run_steps(run_playbook, account, STEPS, steps)
 
     assert [changed for _name, changed in changes(results)] == [True, True, False, False, False, False]
-    stored = windows(account)[WINDOW_NAME]
+    stored = windows(account.ssm)[WINDOW_NAME]
     assert (stored["Schedule"], stored["Duration"], stored["Cutoff"], stored["Enabled"],
-            stored["AllowUnassociatedTargets"], stored["Description"]) == ("rate(1 day)", 6, 2, False, True,
-                                                                          "Daily install")
+            stored["AllowUnassociatedTargets"], stored["Description"]) == (
+        "rate(1 day)", 6, 2, False, True, "Daily install")
     # What the task no longer sets is gone (UpdateMaintenanceWindow with Replace=true), not left over.
     assert not {"ScheduleOffset", "ScheduleTimezone", "StartDate", "EndDate"} & set(stored)
-    assert window_tags(account, stored["WindowId"]) == {"Owner": "security"}
+    assert window_tags(account.ssm, stored["WindowId"]) == {"Owner": "security"}
     diff = results["update: apply"].result["diff"]
     assert (diff["before"]["schedule_offset"], diff["after"]["schedule_offset"]) == (4, None)
     assert (diff["before"]["enabled"], diff["after"]["enabled"]) == (True, False)
@@ -143,20 +144,20 @@ def test_window_create_update_respell_and_delete(account, run_playbook):
     results = run_steps(run_playbook, account, STEPS,
                         converge_steps("delete", "window", {"name": WINDOW_NAME, "state": "absent"}))
     assert [changed for _name, changed in changes(results)] == [True, True, False, False]
-    assert windows(account) == {}
+    assert windows(account.ssm) == {}
 
 
 def test_window_console_drift_is_corrected_and_a_no_op_run_reads_once(account, run_playbook):
-    window_id = create_window(account, Description="edited in the console", ScheduleOffset=2,
+    window_id = create_window(account.ssm, Description="edited in the console", ScheduleOffset=2,
                               Schedule="cron(0 3 ? * TUE#2 *)", Tags=[{"Key": "Owner", "Value": "ops"}])
     spec = {"name": WINDOW_NAME, "schedule": "cron(0 3 ? * tue#2 *)", "duration": 4, "cutoff": 1,
             "tags": {"Owner": "ops"}}
     results = run_steps(run_playbook, account, STEPS, [step("drift", "window", spec)])
     assert changes(results) == [("drift", True)]
-    stored = windows(account)[WINDOW_NAME]
+    stored = windows(account.ssm)[WINDOW_NAME]
     assert (stored["WindowId"], stored.get("Description"), stored.get("ScheduleOffset")) == (window_id, None, None)
 
-    control(account, "POST", "/calls/reset", {})
+    control(account.control_url, "POST", "/calls/reset", {})
     untagged = {key: value for key, value in spec.items() if key != "tags"}
     results = run_steps(run_playbook, account, STEPS, [step("no-op", "window", spec),
                                                        step("no-op, tags unmanaged", "window", untagged)])
@@ -181,7 +182,7 @@ TARGET_CHANGED_REORDERED = dict(TARGET_CHANGED, targets=[
 
 
 def test_target_register_update_reorder_and_deregister(account, run_playbook):
-    window_id = create_window(account)
+    window_id = create_window(account.ssm)
     steps = (converge_steps("register", "target", TARGET) + converge_steps("update", "target", TARGET_CHANGED)
              + [step("reordered: check mode", "target", TARGET_CHANGED_REORDERED, check=True),
                 step("reordered: apply", "target", TARGET_CHANGED_REORDERED)])
@@ -189,7 +190,7 @@ def test_target_register_update_reorder_and_deregister(account, run_playbook):
 
     assert [changed for _name, changed in changes(results)] == [True, True, False, False, True, True, False, False,
                                                                 False, False]
-    (stored,) = targets(account, window_id).values()
+    (stored,) = targets(account.ssm, window_id).values()
     assert results["register: apply"].result["maintenance_window_target"]["window_target_id"] == \
         stored["WindowTargetId"]
     assert sorted(stored["Targets"], key=lambda t: t["Key"]) == [
@@ -203,12 +204,12 @@ def test_target_register_update_reorder_and_deregister(account, run_playbook):
     absent = {"window": WINDOW_NAME, "name": "prod-auto", "state": "absent"}
     results = run_steps(run_playbook, account, STEPS, converge_steps("deregister", "target", absent))
     assert [changed for _name, changed in changes(results)] == [True, True, False, False]
-    assert targets(account, window_id) == {}
+    assert targets(account.ssm, window_id) == {}
 
 
 def test_a_target_in_use_is_kept_naming_the_tasks_unless_safe_is_false(account, run_playbook):
-    window_id = create_window(account)
-    target_id = register_target(account, window_id, "prod-auto", "prod-auto")
+    window_id = create_window(account.ssm)
+    target_id = register_target(account.ssm, window_id, "prod-auto", "prod-auto")
     account.ssm.register_task_with_maintenance_window(
         WindowId=window_id, Name="install", TaskType="RUN_COMMAND", TaskArn="AWS-RunPatchBaseline",
         Targets=[{"Key": "WindowTargetIds", "Values": [target_id]}], MaxConcurrency="1", MaxErrors="0")
@@ -221,7 +222,7 @@ def test_a_target_in_use_is_kept_naming_the_tasks_unless_safe_is_false(account, 
         assert failure(results, name).startswith(
             f"state: the target 'prod-auto' ({target_id}) cannot be deregistered: tasks install use it")
     assert changes(results)[2] == ("unsafe", True)
-    assert targets(account, window_id) == {}
+    assert targets(account.ssm, window_id) == {}
 
 
 # ------------------------------------------------------------------------------------------------ tasks
@@ -245,8 +246,8 @@ INSTALL_CHANGED = {
 
 
 def test_task_register_update_reorder_and_deregister(account, run_playbook):
-    window_id = create_window(account)
-    target_ids = {name: register_target(account, window_id, name, name) for name in ("prod-auto", "jump-log")}
+    window_id = create_window(account.ssm)
+    target_ids = {name: register_target(account.ssm, window_id, name, name) for name in ("prod-auto", "jump-log")}
     changed = dict(INSTALL_CHANGED, service_role_arn=INSTALL_CHANGED["service_role_arn"].format(
         account=account.account_id))
     reordered = dict(INSTALL, targets=["jump-log", target_ids["prod-auto"]])
@@ -259,7 +260,7 @@ def test_task_register_update_reorder_and_deregister(account, run_playbook):
                                                                 True, True, False, False]
     registered = results["register: apply"].result["maintenance_window_task"]
     assert registered["targets"] == ["jump-log", "prod-auto"]
-    (stored,) = tasks(account, window_id).values()
+    (stored,) = tasks(account.ssm, window_id).values()
     assert stored["TaskArn"] == "AWS-RunPatchBaseline"
     assert stored["Targets"] == [{"Key": "WindowTargetIds", "Values": [target_ids["prod-auto"]]}]
     assert (stored["MaxConcurrency"], stored["MaxErrors"], stored["Priority"]) == ("10", "0", 1)
@@ -276,18 +277,18 @@ def test_task_register_update_reorder_and_deregister(account, run_playbook):
     absent = {"window": WINDOW_NAME, "name": "install", "state": "absent"}
     results = run_steps(run_playbook, account, STEPS, converge_steps("deregister", "task", absent))
     assert [changed for _name, changed in changes(results)] == [True, True, False, False]
-    assert tasks(account, window_id) == {}
+    assert tasks(account.ssm, window_id) == {}
 
 
 def test_a_targetless_task_sends_no_limits_and_awss_placeholder_is_no_change(account, run_playbook):
-    window_id = create_window(account)
+    window_id = create_window(account.ssm)
     report = {"window": WINDOW_NAME, "name": "report", "task_type": "LAMBDA",
               "task_arn": f"arn:aws:lambda:{account.region}:{account.account_id}:function:patch-report",
               "lambda": {"payload": '{"window": "install"}', "qualifier": "prod"}}
     results = run_steps(run_playbook, account, STEPS, converge_steps("targetless", "task", report))
 
     assert [changed for _name, changed in changes(results)] == [True, True, False, False]
-    (stored,) = tasks(account, window_id).values()
+    (stored,) = tasks(account.ssm, window_id).values()
     assert (stored["MaxConcurrency"], stored["MaxErrors"]) == ("1", "1")  # AWS's placeholders
     assert results["targetless: apply"].result["maintenance_window_task"]["max_concurrency"] is None
     assert stored["TaskInvocationParameters"]["Lambda"]["Qualifier"] == "prod"
@@ -359,11 +360,11 @@ def test_invalid_inputs_fail_naming_the_field_and_write_nothing(account, run_pla
         assert expected in failure(results, case), case
     # Validation runs before any SSM call: the account saw none, so nothing can have been written.
     assert account.calls() == Counter()
-    assert windows(account) == {}
+    assert windows(account.ssm) == {}
 
 
 def test_a_missing_window_or_target_fails_naming_the_field_and_writes_nothing(account, run_playbook):
-    window_id = create_window(account, name="mw-invalid")
+    window_id = create_window(account.ssm, name="mw-invalid")
     results = run_steps(run_playbook, account, STEPS, [
         step("no window", "target", dict(VALID_TARGET, window="mw-nope")),
         step("no window id", "task", dict(VALID_TASK, window="mw-0000000000000000a")),
@@ -372,7 +373,7 @@ def test_a_missing_window_or_target_fails_naming_the_field_and_writes_nothing(ac
     assert failure(results, "no window").startswith("window: 'mw-nope' is not a maintenance window in this account")
     assert failure(results, "no window id").startswith("window: 'mw-0000000000000000a' is not a maintenance window")
     assert failure(results, "no target").startswith("targets: 'web' is not a target of the window 'mw-invalid'")
-    assert (targets(account, window_id), tasks(account, window_id)) == ({}, {})
+    assert (targets(account.ssm, window_id), tasks(account.ssm, window_id)) == ({}, {})
 
 
 # ------------------------------------------------------------------------------------------------ a whole policy
@@ -400,12 +401,12 @@ def test_a_policy_checked_on_a_fresh_account_then_applied_then_a_no_op_run_reads
     assert all(changed is True for _name, changed in changes(results))
     # The window does not exist yet: targets and tasks say so in a warning, and nothing is written.
     assert "does not exist (yet)" in results["check: target prod-auto"].result["warnings"][0]
-    assert windows(account) == {}
+    assert windows(account.ssm) == {}
 
     results = run_steps(run_playbook, account, STEPS, policy_steps("apply"))
     assert all(changed is True for _name, changed in changes(results))
 
-    control(account, "POST", "/calls/reset", {})
+    control(account.control_url, "POST", "/calls/reset", {})
     results = run_steps(run_playbook, account, STEPS, policy_steps("again"))
     assert not any(changed for _name, changed in changes(results))
     # 5 resources: per window 1 list + 1 read (+ tags), per target 2 lists, per task 3 lists + 1 read.
@@ -417,17 +418,16 @@ def test_a_policy_checked_on_a_fresh_account_then_applied_then_a_no_op_run_reads
 # ------------------------------------------------------------------------------------------------ info
 
 def test_info_lists_windows_targets_tasks_and_the_last_run(account, run_playbook):
-    window_id = create_window(account, Tags=[{"Key": "Owner", "Value": "ops"}])
-    target_id = register_target(account, window_id, "prod-auto", "prod-auto")
+    window_id = create_window(account.ssm, Tags=[{"Key": "Owner", "Value": "ops"}])
+    target_id = register_target(account.ssm, window_id, "prod-auto", "prod-auto")
     account.ssm.register_task_with_maintenance_window(
         WindowId=window_id, Name="scan", TaskType="RUN_COMMAND", TaskArn="AWS-RunPatchBaseline", Priority=0,
         Targets=[{"Key": "WindowTargetIds", "Values": [target_id]}], MaxConcurrency="1", MaxErrors="0",
         TaskInvocationParameters={"RunCommand": {"Parameters": {"Operation": ["Scan"]}}})
-    create_window(account, name="mw-disabled")
-    account.ssm.update_maintenance_window(WindowId=windows(account)["mw-disabled"]["WindowId"], Enabled=False)
-    execution = control(account, "POST", "/windows/execute", {"account": account.account_id,
-                                                             "region": account.region, "window_id": window_id,
-                                                             "wait": True})
+    create_window(account.ssm, name="mw-disabled")
+    account.ssm.update_maintenance_window(WindowId=windows(account.ssm)["mw-disabled"]["WindowId"], Enabled=False)
+    execution = control(account.control_url, "POST", "/windows/execute", {
+        "account": account.account_id, "region": account.region, "window_id": window_id, "wait": True})
     assert execution["finished"] is True
 
     results = run_steps(run_playbook, account, STEPS, [
@@ -446,4 +446,3 @@ def test_info_lists_windows_targets_tasks_and_the_last_run(account, run_playbook
     assert run["window_execution_id"] == execution["window_execution_id"]
     assert run["status"] == execution["status"] and [t["task_arn"] for t in run["tasks"]] == ["AWS-RunPatchBaseline"]
     assert [w["name"] for w in results["disabled"].result["maintenance_windows"]] == ["mw-disabled"]
-

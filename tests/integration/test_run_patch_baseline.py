@@ -1,14 +1,14 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """run_patch_baseline and patch_command_info through ansible-playbook against the lab.
 
-Each test works in an AWS account of its own (STS AssumeRole into a fresh account id) and registers its managed
-nodes there the way on-premises servers join: a hybrid activation carrying the patch group tag, then the agent's
-registration (the lab's control API stands in for `amazon-ssm-agent -register`). What the modules report is
-compared with what the lab's simulated agents did (control API `/install-log`) and with the SSM API read by boto3.
+Each test works in an AWS account of its own (test_patch_baseline's `account` fixture: STS AssumeRole into a fresh
+account id) and registers its managed nodes there the way on-premises servers join: a hybrid activation carrying
+the patch group tag, then the agent's registration (the lab's control API stands in for `amazon-ssm-agent
+-register`). What the modules report is compared with what the lab's simulated agents did (control API
+`/install-log`) and with the SSM API read by boto3.
 """
 from __future__ import annotations
 
-import itertools
 import json
 import urllib.request
 import uuid
@@ -17,39 +17,52 @@ from dataclasses import dataclass, field
 import boto3
 import pytest
 
+from test_patch_baseline import account  # noqa: F401  pylint: disable=unused-import
+
 STEPS = "tests/integration/playbooks/run_patch_baseline/steps.yml"
 FOLLOW = "tests/integration/playbooks/run_patch_baseline/follow.yml"
-
-_account_ids = itertools.count(320000000001)
 
 
 @dataclass
 class Fleet:
-    """A fresh AWS account in the lab, the managed nodes a test registers in it, and the lab's records."""
+    """A fresh AWS account in the lab (test_patch_baseline's `account`), the managed nodes a test registers in it,
+    and the lab's records."""
 
-    account_id: str
-    region: str
-    env: dict
-    session: boto3.Session
-    endpoint: str
-    control_url: str
+    account: object
     nodes: list = field(default_factory=list)
 
+    @property
+    def env(self) -> dict:
+        return self.account.env
+
+    @property
+    def account_id(self) -> str:
+        return self.account.account_id
+
+    @property
+    def region(self) -> str:
+        return self.account.region
+
     def client(self, service: str):
-        return self.session.client(service, endpoint_url=self.endpoint)
+        """A client of another service in the same account (the account's SSM client is `account.ssm`)."""
+        return boto3.client(service, endpoint_url=self.account.ssm.meta.endpoint_url, region_name=self.region,
+                            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+                            aws_session_token=self.env["AWS_SESSION_TOKEN"])
 
     def control(self, path: str, body: dict | None = None) -> dict:
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.control_url + path, data=data, method="POST" if data else "GET",
+        request = urllib.request.Request(self.account.control_url + path, data=data,
+                                         method="POST" if data else "GET",
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())
 
     def register(self, platform: str, count: int, tags: dict) -> list:
         """`count` hybrid nodes of `platform` whose activation carries `tags` (copied to each node)."""
-        ssm = self.client("ssm")
-        activation = ssm.create_activation(IamRole="SSMServiceRole", RegistrationLimit=count,
-                                           Tags=[{"Key": key, "Value": value} for key, value in tags.items()])
+        activation = self.account.ssm.create_activation(
+            IamRole="SSMServiceRole", RegistrationLimit=count,
+            Tags=[{"Key": key, "Value": value} for key, value in tags.items()])
         ids = [self.control("/agent/register", {
             "activation_id": activation["ActivationId"], "activation_code": activation["ActivationCode"],
             "region": self.region, "computer_name": f"{platform}-{len(self.nodes) + n}", "platform_key": platform,
@@ -69,25 +82,14 @@ class Fleet:
         return installed
 
     def patches(self, node: str, state: str) -> list:
-        pages = self.client("ssm").get_paginator("describe_instance_patches").paginate(
+        pages = self.account.ssm.get_paginator("describe_instance_patches").paginate(
             InstanceId=node, Filters=[{"Key": "State", "Values": [state]}])
         return [row for page in pages for row in page["Patches"]]
 
 
 @pytest.fixture
-def fleet(lab) -> Fleet:
-    account_id, region, endpoint = str(next(_account_ids)), lab.env["AWS_REGION"], lab.env["AWS_ENDPOINT_URL"]
-    base = boto3.Session(aws_access_key_id=lab.env["AWS_ACCESS_KEY_ID"],
-                         aws_secret_access_key=lab.env["AWS_SECRET_ACCESS_KEY"], region_name=region)
-    credentials = base.client("sts", endpoint_url=endpoint).assume_role(
-        RoleArn=f"arn:aws:iam::{account_id}:role/fleetpatch-integration", RoleSessionName="integration"
-    )["Credentials"]
-    env = {"AWS_ACCESS_KEY_ID": credentials["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
-           "AWS_SESSION_TOKEN": credentials["SessionToken"]}
-    session = boto3.Session(aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-                            aws_session_token=env["AWS_SESSION_TOKEN"], region_name=region)
-    return Fleet(account_id, region, env, session, endpoint, lab.env["FLEETLAB_CONTROL_URL"])
+def fleet(account) -> Fleet:  # noqa: F811  pylint: disable=redefined-outer-name
+    return Fleet(account)
 
 
 def run_steps(run_playbook, fleet: Fleet, steps: list) -> dict:
@@ -96,7 +98,8 @@ def run_steps(run_playbook, fleet: Fleet, steps: list) -> dict:
     specs = [{"step": name, "spec": spec, "check": check} for name, spec, check in steps]
     result = run_playbook(STEPS, extra_vars={"steps": specs}, env=fleet.env)
     assert result.rc == 0, result.summary  # failing steps are ignore_errors: rc 0 unless the play broke
-    return {name: dict(result.task(name).result, failed=result.task(name).status == "failed") for name, _, _ in steps}
+    tasks = {spec["step"]: result.task(spec["step"]) for spec in specs}
+    return {name: dict(task.result, failed=task.status == "failed") for name, task in tasks.items()}
 
 
 def node(result: dict, instance_id: str) -> dict:
@@ -136,7 +139,9 @@ def test_check_mode_then_a_scan_of_a_patch_group_under_both_tag_keys(fleet, run_
         state = node(scan, instance_id)["patch_state"]
         assert (state["operation"], state["patch_group"], state["snapshot_id"]) == ("Scan", "web", scan["snapshot_id"])
         assert state["missing_count"] == len(fleet.patches(instance_id, "Missing")) > 0
-    assert fleet.client("ssm").list_commands()["Commands"][0]["Parameters"]["RebootOption"] == ["NoReboot"]
+    sent = fleet.account.ssm.list_commands()["Commands"]
+    assert len(sent) == 2  # the scan's: check mode sent nothing
+    assert {command["Parameters"]["RebootOption"][0] for command in sent} == {"NoReboot"}  # always sent
 
 
 # ---------------------------------------------------------------------------------------------- installs

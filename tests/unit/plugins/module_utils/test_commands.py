@@ -132,7 +132,7 @@ RUN = {"operation": "Install", "reboot_option": "NoReboot"}
     ({"comment": "c" * 101}, "comment: '" + "c" * 101 + "' has 101 characters; allowed: 0 to 100"),
     ({"output_s3_bucket": "ab"}, "output_s3_bucket: 'ab' has 2 characters; allowed: 3 to 63"),
     ({"cloudwatch_log_group_name": "/patch", "cloudwatch_output": False},
-     "cloudwatch_log_group_name: is set but cloudwatch_output is false"),
+     "cloudwatch_log_group_name: '/patch' is set while cloudwatch_output is false"),
     ({"wait_timeout": -1}, "wait_timeout: -1 is out of range"),
     ({"poll_interval": 0}, "poll_interval: 0 is out of range; allowed: 1 to 3600"),
 ])
@@ -247,8 +247,8 @@ def test_a_patch_group_under_both_keys_is_two_commands():
         expect_listing(stubber, [{"Key": "tag:PatchGroup", "Values": ["db"]}], [instance(1)])
         expect_listing(stubber, [{"Key": "tag:Patch Group", "Values": ["db"]}], [instance(2)])
         selections = commands.target_selections(client, patch_group="db")
-    assert [selection.address["Targets"][0]["Key"] for selection in selections] == ["tag:PatchGroup",
-                                                                                   "tag:Patch Group"]
+    keys = [selection.address["Targets"][0]["Key"] for selection in selections]
+    assert keys == ["tag:PatchGroup", "tag:Patch Group"]
 
 
 def test_a_node_with_the_group_under_both_keys_is_refused_by_name():
@@ -293,10 +293,10 @@ def test_waiting_polls_listcommands_until_every_command_is_done():
 def test_waiting_stops_at_the_timeout_with_the_commands_as_they_are():
     fake = FakeTime()
     with stubbed() as (client, stubber):
-        for _ in range(4):  # at 0, 15, 30 and the deadline, 40
-            expect_list_commands(stubber, command("InProgress", completed=0))
+        for moment in (0, 15, 30, 40):  # the last poll is at the deadline
+            expect_list_commands(stubber, command("InProgress", completed=0, targets=moment + 2))
         statuses = commands.wait_for_commands(client, [COMMAND_ID], 40, 15, fake.sleep, fake.clock)
-    assert statuses[0]["Status"] == "InProgress" and fake.sleeps == [15, 15, 10]
+    assert statuses[0]["TargetCount"] == 42 and fake.sleeps == [15, 15, 10]  # the deadline's answer
 
 
 def test_a_throttled_poll_is_retried():
@@ -353,8 +353,8 @@ def test_without_a_snapshot_a_state_is_this_runs_when_it_ended_after_the_command
 def test_collect_nodes_assembles_each_nodes_result():
     failing = invocation(2, "Failed", code=1, output="ERROR: package installation failed: dpkg lock")
     with stubbed() as (client, stubber):
-        expect_invocations(stubber, [failing, invocation(1), invocation(3, "Failed", "Undeliverable",
-                                                                       delivered=False)])
+        undeliverable = invocation(3, "Failed", "Undeliverable", delivered=False)
+        expect_invocations(stubber, [failing, invocation(1), undeliverable])
         expect_patch_states(stubber, [node_id(1), node_id(2), node_id(3)], [
             patch_state(1), patch_state(2, FailedCount=1),
             patch_state(3, snapshot="11111111-2222-3333-4444-555555555555")])  # an older run's report

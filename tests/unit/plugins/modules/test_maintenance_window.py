@@ -107,7 +107,8 @@ def test_a_tag_change_touches_tags_only():
         lambda s: s.add_response("remove_tags_from_resource", {}, {
             "ResourceType": "MaintenanceWindow", "ResourceId": WINDOW_ID, "TagKeys": ["Team"]}),
         lambda s: s.add_response("add_tags_to_resource", {}, {
-            "ResourceType": "MaintenanceWindow", "ResourceId": WINDOW_ID, "Tags": [{"Key": "Owner", "Value": "platform"}]}),
+            "ResourceType": "MaintenanceWindow", "ResourceId": WINDOW_ID,
+            "Tags": [{"Key": "Owner", "Value": "platform"}]}),
         lambda s: expect_read(s, window_response(), tags={"Owner": "platform"}),
     ])
     assert (result["diff"]["before"]["tags"], result["diff"]["after"]["tags"]) == (

@@ -54,8 +54,8 @@ def test_register_a_patching_task_then_read_it_back():
     ])
     assert result["changed"] is True
     task = result["maintenance_window_task"]
-    assert (task["window_task_id"], task["targets"], task["task_arn"]) == (task_id(1), ["prod-auto"],
-                                                                          "AWS-RunPatchBaseline")
+    assert (task["window_task_id"], task["targets"], task["task_arn"]) == (
+        task_id(1), ["prod-auto"], "AWS-RunPatchBaseline")
     assert task["patch_baseline"]["operation"] == "Install"
 
 
@@ -142,6 +142,18 @@ def test_in_check_mode_a_window_that_does_not_exist_yet_is_a_warning():
     assert result["changed"] is True
     assert result["maintenance_window_task"]["window_id"] is None
     assert result["warnings"][0].startswith("window 'mw-install-auto' does not exist (yet)")
+
+
+def test_a_snapshot_id_is_sent_with_a_warning_that_windows_supply_their_own():
+    snapshot = "12345699-9405-4f69-bc5e-9315a0000000"
+    args = dict(ARGS, patch_baseline={"operation": "Install", "snapshot_id": snapshot})
+    result = run(args, calls=[lambda s: expect_read(s, task_response(
+        TaskInvocationParameters=patch_invocation(Parameters={"Operation": ["Install"], "SnapshotId": [snapshot],
+                                                              "RebootOption": ["RebootIfNeeded"]})))])
+    assert result["changed"] is False
+    assert result["warnings"] == [
+        "patch_baseline.snapshot_id is set: in a maintenance window AWS recommends leaving it unset (Patch Manager "
+        "supplies one per window execution), and a snapshot is kept at most three days"]
 
 
 def test_deregister_and_again():

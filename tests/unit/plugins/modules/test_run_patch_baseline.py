@@ -181,8 +181,8 @@ def test_every_command_of_a_run_gets_the_one_generated_snapshot():
     ids = [node_id(n) for n in range(1, 61)]
     calls = [lambda s: expect_listing(s, [{"Key": "InstanceIds", "Values": ids[:50]}], []),
              lambda s: expect_listing(s, [{"Key": "InstanceIds", "Values": ids[50:]}], []),
-             sent(InstanceIds=ids[:50]), sent(InstanceIds=ids[50:], response=command("Pending", command_id=OTHER_COMMAND_ID)),
-             polled(command("InProgress")), polled(command("Pending", command_id=OTHER_COMMAND_ID))]
+             sent(InstanceIds=ids[:50]),
+             sent(InstanceIds=ids[50:], response=command("Pending", command_id=OTHER_COMMAND_ID))]
     with stubbed() as (client, stubber):
         for queue in calls:
             queue(stubber)
@@ -192,7 +192,7 @@ def test_every_command_of_a_run_gets_the_one_generated_snapshot():
     snapshots = {request["Parameters"]["SnapshotId"][0] for request in requests}
     assert snapshots == {result["snapshot_id"]} and GUID.fullmatch(result["snapshot_id"])
     assert result["command_ids"] == [COMMAND_ID, OTHER_COMMAND_ID] and result["command_id"] == COMMAND_ID
-    assert (result["changed"], result["done"], result["status"]) == (True, False, "InProgress")
+    assert (result["changed"], result["done"], result["status"]) == (True, False, "Pending")  # SendCommand's answer
     assert "nodes" not in result
     assert result["warnings"][0].startswith("Not listed as managed nodes by AWS")
 
@@ -237,7 +237,7 @@ def test_a_run_still_going_at_the_wait_timeout_fails_and_names_the_running_nodes
         reported([invocation(1), invocation(2, "InProgress", code=-1)], []),
     ])
     assert result["failed"] is True
-    assert result["msg"].startswith(f"AWS-RunPatchBaseline Scan still running after 0 s (InProgress: 1/2 nodes done")
+    assert result["msg"].startswith("AWS-RunPatchBaseline Scan still running after 0 s (InProgress: 1/2 nodes done")
     assert result["running_nodes"] == [node_id(2)] and result["command_ids"] == [COMMAND_ID]
 
 
@@ -280,6 +280,15 @@ def test_details_report_every_node_without_failing_the_task():
     ])
     assert "failed" not in result and result["clean"] is False and result["failed_nodes"] == [node_id(2)]
     assert result["nodes"][0]["installed_patches"][0]["title"] == "openssl"
+
+
+def test_waiting_for_a_run_reads_it_until_done(monkeypatch):
+    monkeypatch.setattr(commands.time, "sleep", lambda seconds: None)
+    result = info({"command_ids": [COMMAND_ID], "wait_timeout": 600}, [
+        polled(command("InProgress", completed=1)), polled(command("InProgress", completed=1)),
+        polled(command("Success")),
+    ])
+    assert (result["done"], result["status"], result["completed_count"]) == (True, "Success", 2)
 
 
 def test_commands_of_another_document_are_refused():

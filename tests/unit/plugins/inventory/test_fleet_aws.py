@@ -1,0 +1,225 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The AWS collector under botocore's Stubber: accounts, roles, regions, sources and what a failure leaves.
+
+Stubber checks every request against the service models, and `expected_params` pins what is sent. One worker makes
+the call order (and so each stub's queue) deterministic.
+"""
+from __future__ import annotations
+
+import datetime
+
+import boto3
+import botocore.exceptions
+import pytest
+from botocore.stub import Stubber
+
+from ansible_collections.fleetpatch.ssm.plugins.plugin_utils import fleet_aws
+from ansible_collections.fleetpatch.ssm.plugins.plugin_utils.fleet_aws import Account
+from ansible_collections.fleetpatch.ssm.plugins.plugin_utils.fleet_aws import AwsCollector
+from ansible_collections.fleetpatch.ssm.plugins.plugin_utils.fleet_jobs import run_jobs
+
+HOME = "eu-west-1"
+ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+NOW = datetime.datetime(2026, 1, 5, 12, 0, tzinfo=datetime.timezone.utc)
+STATES = {"Name": "instance-state-name", "Values": ["running", "pending", "stopping", "stopped"]}
+
+
+class StubbedClients:
+    """fleet_aws.AwsClients stand-in: one stubbed client per (service, region, access key). A call on a client the
+    test did not prepare is a KeyError, which run_jobs lets through: the test fails."""
+
+    def __init__(self):
+        self.clients, self.stubbers = {}, {}
+
+    def stub(self, service, region=HOME, access_key="base"):
+        key = (service, region, access_key)
+        if key not in self.clients:
+            client = boto3.client(service, region_name=region, aws_access_key_id=access_key,
+                                  aws_secret_access_key="secret")
+            self.clients[key], self.stubbers[key] = client, Stubber(client)
+            self.stubbers[key].activate()
+        return self.stubbers[key]
+
+    def client(self, service, region, credentials=None):
+        return self.clients[(service, region, (credentials or {}).get("aws_access_key_id") or "base")]
+
+    def verify(self):
+        for stubber in self.stubbers.values():
+            stubber.assert_no_pending_responses()
+
+
+def instances(*ids, tags=None):
+    return {"Reservations": [{"ReservationId": "r-0123456789abcdef0", "OwnerId": "123456789012", "Instances": [
+        {"InstanceId": i, "State": {"Name": "running", "Code": 16}, "PrivateIpAddress": "10.0.0.1",
+         "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()]} for i in ids]}]}
+
+
+def node_info(node_id, resource_type="EC2Instance"):
+    return {"InstanceId": node_id, "PingStatus": "Online", "ResourceType": resource_type, "PlatformType": "Linux",
+            "PlatformName": "Ubuntu", "PlatformVersion": "22.04", "LastPingDateTime": NOW}
+
+
+def credentials(access_key):
+    return {"Credentials": {"AccessKeyId": access_key, "SecretAccessKey": "s" * 20, "SessionToken": "t" * 20,
+                            "Expiration": NOW}}
+
+
+def collect(clients, accounts, regions=(HOME,), sources=("ec2", "ssm"), ec2_filters=None, extra_jobs=()):
+    collector = AwsCollector(clients, HOME, regions, sources, fleet_aws.ec2_filters(ec2_filters),
+                             fleet_aws.ssm_filters(None))
+    jobs = [job for account in accounts for job in collector.add_account(account)] + [
+        make(collector) for make in extra_jobs]
+    failures = run_jobs(jobs, 1, ERRORS)
+    clients.verify()
+    return collector, [str(failure) for failure in failures]
+
+
+def expect_region(clients, access_key, region, instance_ids, node_ids=(), hybrid=()):
+    clients.stub("ec2", region, access_key).add_response(
+        "describe_instances", instances(*instance_ids), {"Filters": [STATES], "MaxResults": 1000})
+    clients.stub("ssm", region, access_key).add_response(
+        "describe_instance_information",
+        {"InstanceInformationList": [node_info(n) for n in node_ids] +
+                                    [node_info(n, "ManagedInstance") for n in hybrid]},
+        {"MaxResults": 50})
+
+
+def test_one_account_whose_role_cannot_be_assumed_is_reported_and_the_others_are_read():
+    clients = StubbedClients()
+    sts = clients.stub("sts")
+    sts.add_client_error("assume_role", "AccessDenied", "User is not authorized to perform: sts:AssumeRole",
+                         403, expected_params={"RoleArn": "arn:aws:iam::234567890123:role/Inventory",
+                                               "RoleSessionName": "fleetpatch-inventory"})
+    sts.add_response("assume_role", credentials("ASIAPRODNONPROD00001"), {
+        "RoleArn": "arn:aws:iam::345678901234:role/Inventory", "RoleSessionName": "fleetpatch-inventory",
+        "ExternalId": "fleet-42"})
+    expect_region(clients, "base", HOME, ["i-0000000000000000a"], ["i-0000000000000000a"])
+    expect_region(clients, "ASIAPRODNONPROD00001", HOME, ["i-0000000000000000b"])
+
+    collector, failures = collect(clients, [
+        Account("123456789012", "shared"),
+        Account("234567890123", "production", "arn:aws:iam::234567890123:role/Inventory"),
+        Account("345678901234", "nonproduction", "arn:aws:iam::345678901234:role/Inventory", "fleet-42"),
+    ])
+
+    assert failures == [
+        "account 234567890123 (production) assume role arn:aws:iam::234567890123:role/Inventory: An error occurred "
+        "(AccessDenied) when calling the AssumeRole operation: User is not authorized to perform: sts:AssumeRole"]
+    assert sorted((r["account_id"], r["instance_id"]) for r in collector.ec2) == [
+        ("123456789012", "i-0000000000000000a"), ("345678901234", "i-0000000000000000b")]
+    assert collector.ec2_listed == {("123456789012", HOME), ("345678901234", HOME)}
+
+
+def test_a_region_that_is_not_enabled_fails_alone():
+    clients = StubbedClients()
+    expect_region(clients, "base", HOME, ["i-0000000000000000a"], ["i-0000000000000000a"])
+    # a disabled opt-in region: EC2 AuthFailure, SSM UnrecognizedClientException
+    clients.stub("ec2", "me-south-1").add_client_error(
+        "describe_instances", "AuthFailure", "AWS was not able to validate the provided access credentials", 401)
+    clients.stub("ssm", "me-south-1").add_client_error(
+        "describe_instance_information", "UnrecognizedClientException",
+        "The security token included in the request is invalid.", 400)
+
+    collector, failures = collect(clients, [Account("123456789012", "123456789012")], regions=(HOME, "me-south-1"))
+
+    assert [f.split(":")[0] for f in failures] == ["account 123456789012 me-south-1 ec2",
+                                                   "account 123456789012 me-south-1 ssm"]
+    assert "(AuthFailure)" in failures[0]
+    assert [r["instance_id"] for r in collector.ec2] == ["i-0000000000000000a"]
+    assert collector.ec2_listed == {("123456789012", HOME)}
+
+
+def test_without_regions_each_account_reads_its_enabled_regions():
+    clients = StubbedClients()
+    clients.stub("ec2", HOME).add_response("describe_regions", {"Regions": [
+        {"RegionName": "us-east-1"}, {"RegionName": "eu-west-1"}]}, {})
+    expect_region(clients, "base", "eu-west-1", [])
+    expect_region(clients, "base", "us-east-1", ["i-0000000000000000c"])
+
+    collector, failures = collect(clients, [Account("123456789012", "123456789012")], regions=())
+
+    assert failures == []
+    assert collector.ec2_listed == {("123456789012", "eu-west-1"), ("123456789012", "us-east-1")}
+
+
+def test_organization_accounts_active_not_excluded_each_once():
+    clients = StubbedClients()
+    clients.stub("organizations").add_response("list_accounts", {"Accounts": [
+        {"Id": "123456789012", "Name": "management", "Arn": "arn:aws:organizations::123456789012:account/o-1/123456789012", "State": "ACTIVE"},
+        {"Id": "234567890123", "Name": "production", "Arn": "arn:aws:organizations::123456789012:account/o-1/234567890123", "State": "ACTIVE"},
+        {"Id": "345678901234", "Name": "closed", "Arn": "arn:aws:organizations::123456789012:account/o-1/345678901234", "State": "SUSPENDED", "Status": "SUSPENDED"},
+        {"Id": "456789012345", "Name": "legacy", "Arn": "arn:aws:organizations::123456789012:account/o-1/456789012345", "Status": "ACTIVE"},
+        {"Id": "567890123456", "Name": "sandbox", "Arn": "arn:aws:organizations::123456789012:account/o-1/567890123456", "State": "ACTIVE"},
+    ]}, {"MaxResults": 20})
+    sts = clients.stub("sts")
+    for account_id, key in (("234567890123", "ASIAPROD000000000001"), ("456789012345", "ASIALEGACY0000000001")):
+        sts.add_response("assume_role", credentials(key), {
+            "RoleArn": f"arn:aws:iam::{account_id}:role/OrgInventory", "RoleSessionName": "fleetpatch-inventory"})
+        expect_region(clients, key, HOME, [])
+    expect_region(clients, "base", HOME, [])
+
+    collector, failures = collect(
+        clients, [Account("123456789012", "123456789012")], sources=("ec2", "ssm"),
+        extra_jobs=[lambda c: c.organization_job("OrgInventory", None, ["567890123456"], ())])
+
+    assert failures == []
+    assert {a: (acc.name, acc.role_arn) for a, acc in collector.accounts.items()} == {
+        "123456789012": ("123456789012", None),  # the current credentials' account: no role needed
+        "234567890123": ("production", "arn:aws:iam::234567890123:role/OrgInventory"),
+        "456789012345": ("legacy", "arn:aws:iam::456789012345:role/OrgInventory"),
+    }
+
+
+def test_hybrid_nodes_get_their_tags_and_ssm_pages_are_followed():
+    clients = StubbedClients()
+    ssm = clients.stub("ssm")
+    ssm.add_response("describe_instance_information", {
+        "InstanceInformationList": [node_info("mi-00000000000000001", "ManagedInstance")], "NextToken": "page2"},
+        {"MaxResults": 50})
+    ssm.add_response("describe_instance_information", {
+        "InstanceInformationList": [node_info("i-0000000000000000a")]}, {"MaxResults": 50, "NextToken": "page2"})
+    ssm.add_response("list_tags_for_resource", {"TagList": [{"Key": "PatchGroup", "Value": "prod-sensitive"}]},
+                     {"ResourceType": "ManagedInstance", "ResourceId": "mi-00000000000000001"})
+
+    collector, failures = collect(clients, [Account("123456789012", "123456789012")], sources=("ssm",))
+
+    assert failures == []
+    assert {r["instance_id"]: r["tags"] for r in collector.ssm} == {
+        "mi-00000000000000001": {"PatchGroup": "prod-sensitive"}, "i-0000000000000000a": None}
+
+
+def test_a_failed_tag_lookup_is_reported_with_its_consequence():
+    clients = StubbedClients()
+    ssm = clients.stub("ssm")
+    ssm.add_response("describe_instance_information", {
+        "InstanceInformationList": [node_info("mi-00000000000000001", "ManagedInstance")]}, {"MaxResults": 50})
+    ssm.add_client_error("list_tags_for_resource", "ThrottlingException", "Rate exceeded", 400)
+
+    collector, failures = collect(clients, [Account("123456789012", "123456789012")], sources=("ssm",))
+
+    assert failures == ["account 123456789012 eu-west-1 ssm tags of mi-00000000000000001 (left out: its patch "
+                        "group is unknown): An error occurred (ThrottlingException) when calling the "
+                        "ListTagsForResource operation: Rate exceeded"]
+    assert collector.ssm[0]["tags"] is None
+
+
+def test_ec2_filters_keep_the_default_states_unless_they_name_states():
+    assert fleet_aws.ec2_filters({"tag:Env": ["prod", "qa"]}) == [
+        STATES, {"Name": "tag:Env", "Values": ["prod", "qa"]}]
+    assert fleet_aws.ec2_filters({"instance-state-name": "running"}) == [
+        {"Name": "instance-state-name", "Values": ["running"]}]
+    assert fleet_aws.ssm_filters({"PingStatus": "Online"}) == [{"Key": "PingStatus", "Values": ["Online"]}]
+
+
+def test_accounts_option_entries():
+    accounts = fleet_aws.accounts_from_options([
+        "arn:aws:iam::234567890123:role/Inventory",
+        {"role_arn": "arn:aws-us-gov:iam::345678901234:role/path/Inventory", "name": "gov", "regions": ["us-gov-west-1"],
+         "external_id": "x1"}])
+
+    assert [(a.account_id, a.name, a.regions, a.external_id) for a in accounts] == [
+        ("234567890123", "234567890123", (), None), ("345678901234", "gov", ("us-gov-west-1",), "x1")]
+    with pytest.raises(fleet_aws.AccountSpecError, match="is not an IAM role ARN"):
+        fleet_aws.accounts_from_options(["arn:aws:iam::2345:role/x"])
+    with pytest.raises(fleet_aws.AccountSpecError, match=r"unknown key\(s\) \['region'\]"):
+        fleet_aws.accounts_from_options([{"role_arn": "arn:aws:iam::234567890123:role/x", "region": "eu-west-1"}])
