@@ -120,7 +120,9 @@ def _make_method(name: str, handler: Handler) -> Callable:
 
 def install() -> list[str]:
     """Import every handler module and attach the handlers to moto's SSM response class. Idempotent."""
-    from . import handlers  # noqa: F401  (imports register the operations)
+    from . import handlers, sts  # noqa: F401  (imports register the operations)
+
+    sts.install()
 
     for name, handler in OPERATIONS.items():
         attr = camelcase_to_underscores(name)

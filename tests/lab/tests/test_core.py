@@ -68,3 +68,18 @@ def test_every_served_operation_is_an_ssm_operation(lab_server):
     from fleetlab import api, model
 
     assert set(api.OPERATIONS) <= set(model.operation_names())
+
+
+def test_an_account_can_refuse_assume_role_like_aws(lab_server, control):
+    import conftest
+
+    control.post("/sts/deny", {"accounts": ["288888888888"]})
+    try:
+        with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+            conftest.make_session(lab_server.env["AWS_ENDPOINT_URL"], "288888888888")
+        assert _code(excinfo) == "AccessDenied"
+        assert "sts:AssumeRole" in str(excinfo.value)
+        conftest.make_session(lab_server.env["AWS_ENDPOINT_URL"], "288888888889")  # others still work
+    finally:
+        control.post("/sts/deny", {"accounts": []})
+    conftest.make_session(lab_server.env["AWS_ENDPOINT_URL"], "288888888888")
