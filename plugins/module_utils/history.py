@@ -126,16 +126,17 @@ def advance(known: dict, rows) -> dict:
     return after
 
 
-def _same_update(before: PatchRow | None, after: PatchRow) -> bool:
-    """The earlier row is about the version that is installed now (e.g. the Missing row of that version)."""
+def _same_update(before: PatchRow | None, after: PatchRow, windows: bool) -> bool:
+    """The earlier row is about the update installed now (e.g. the Missing row of that version); on Windows a
+    row's key is its KB, which is the update itself."""
     if before is None:
         return False
-    if before.title and before.title == after.title:
+    if windows or (before.title and before.title == after.title):
         return True
     return after.version is not None and before.version == after.version
 
 
-def _shows_an_update(earlier: PatchRow, row: PatchRow | None, before_time: str | None) -> bool:
+def _shows_an_update(earlier: PatchRow, row: PatchRow | None, before_time: str | None, windows: bool) -> bool:
     """A package whose installed version was hidden (Missing or Failed rows only) is reported installed now:
     it was updated only if it now has the version the earlier row offered, or an InstalledTime after the
     earlier observation. Otherwise the data only shows a version that was there all along (the newest candidate
@@ -143,10 +144,10 @@ def _shows_an_update(earlier: PatchRow, row: PatchRow | None, before_time: str |
     if row is None:
         return False
     later = bool(row.installed_time and before_time and row.installed_time > before_time)
-    return _same_update(earlier, row) or later
+    return _same_update(earlier, row, windows) or later
 
 
-def _change_fields(after: PatchRow | None, before: PatchRow | None) -> dict:
+def _change_fields(after: PatchRow | None, before: PatchRow | None, windows: bool) -> dict:
     """What a change says about the update: the new row, completed from the earlier row of the same update.
 
     Rows installed from an InstallOverrideList can lose their classification (API reference: InstalledOther
@@ -156,7 +157,7 @@ def _change_fields(after: PatchRow | None, before: PatchRow | None) -> dict:
     row = after or before
     fields = {"title": row.title, "kb_id": row.kb_id, "classification": row.classification,
               "severity": row.severity, "cve_ids": row.cve_ids, "state": after.state if after else None}
-    if after is not None and _same_update(before, after):
+    if after is not None and _same_update(before, after, windows):
         for name in ("title", "classification", "severity", "cve_ids"):
             fields[name] = fields[name] or getattr(before, name)
     return fields
@@ -190,7 +191,7 @@ def compare(before_known: dict, after_known: dict, before_rows, after_rows, *, b
                 continue
             kind, from_version = "updated", before_known[package]
         elif earlier is not None and not windows:
-            if not _shows_an_update(earlier, row, before_time):
+            if not _shows_an_update(earlier, row, before_time, windows):
                 continue  # the installed version is seen for the first time, not changed
             kind, from_version = "updated", None
         else:
@@ -199,14 +200,14 @@ def compare(before_known: dict, after_known: dict, before_rows, after_rows, *, b
         changes.append(dict(
             package=package, name=name_row.name, arch=name_row.arch, kind=kind, from_version=from_version,
             to_version=version, installed_time=row.installed_time if row else None,
-            installed_time_check=_time_check(row, before_time), **_change_fields(row, earlier)))
+            installed_time_check=_time_check(row, before_time), **_change_fields(row, earlier, windows)))
     for package in sorted(set(before_known) - set(after_known)):
         earlier = before_by_package.get(package)
         if earlier is None:
             continue  # known from an older observation only: nothing to describe it with
         changes.append(dict(package=package, name=earlier.name, arch=earlier.arch, kind="removed",
                             from_version=before_known[package], to_version=None, installed_time=None,
-                            installed_time_check=None, **_change_fields(None, earlier)))
+                            installed_time_check=None, **_change_fields(None, earlier, windows)))
     return changes
 
 

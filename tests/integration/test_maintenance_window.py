@@ -12,11 +12,10 @@ import json
 import urllib.request
 from collections import Counter
 
-from test_patch_baseline import account  # noqa: F401  pylint: disable=unused-import
-from test_patch_baseline import changes
-from test_patch_baseline import converge
-from test_patch_baseline import failure
-from test_patch_baseline import run_steps
+from accounts import changes
+from accounts import converge
+from accounts import failure
+from accounts import run_steps
 
 STEPS = "tests/integration/playbooks/maintenance_window/steps.yml"
 WINDOW_NAME = "mw-install-auto"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import boto3
 import pytest
 
-from test_patch_baseline import account  # noqa: F401  pylint: disable=unused-import
+# The `account` fixture (a fresh AWS account per test) comes from conftest.py (tests/integration/accounts.py).
 
 STEPS = "tests/integration/playbooks/run_patch_baseline/steps.yml"
 FOLLOW = "tests/integration/playbooks/run_patch_baseline/follow.yml"
@@ -88,7 +88,7 @@ class Fleet:
 
 
 @pytest.fixture
-def fleet(account) -> Fleet:  # noqa: F811  pylint: disable=redefined-outer-name
+def fleet(account) -> Fleet:  # pylint: disable=redefined-outer-name
     return Fleet(account)
 
 
@@ -250,3 +250,23 @@ def test_wait_false_then_follow_the_run_with_patch_command_info(fleet, run_playb
     assert outcome["clean"] is True and sorted(n["instance_id"] for n in outcome["nodes"]) == nodes
     assert outcome["snapshot_id"] == started["snapshot_id"]
     assert set(fleet.installed_by(started["command_id"])) == set(nodes)
+
+
+# ---------------------------------------------------------------------------------------------- throttling
+
+def test_a_throttled_run_completes(fleet, run_playbook):
+    """A third of the run's SSM calls answer ThrottlingException (AWS publishes no rate limits); each is retried."""
+    nodes = fleet.register("amzn-2023", 2, {"PatchGroup": "tools"})
+    operations = ["DescribeInstanceInformation", "SendCommand", "ListCommands", "ListCommandInvocations",
+                  "DescribeInstancePatchStates", "DescribeInstancePatches"]
+    fleet.control("/throttle", {"ratio": 0.33, "seed": 7, "operations": operations})
+    try:
+        result = run_steps(run_playbook, fleet, [
+            ("install", {"operation": "Install", "patch_group": "tools", "poll_interval": 1}, False)])["install"]
+        throttled = fleet.control("/throttle")["counts"]["throttled"]
+    finally:
+        fleet.control("/throttle", {"ratio": 0})
+
+    assert throttled > 0
+    assert (result["failed"], result["clean"], len(result["command_ids"])) == (False, True, 1)  # sent once
+    assert sorted(fleet.installed_by(result["command_id"])) == nodes
