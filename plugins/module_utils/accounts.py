@@ -191,7 +191,7 @@ class Connection:
 
     def config(self, extra: dict | None = None):
         """The botocore Config of every client: the user's aws_config, then ours."""
-        base = botocore.config.Config(user_agent_extra="fleetpatch.ssm")
+        base = botocore.config.Config(user_agent_extra="fleetpatch.ssm", retries={"mode": "adaptive", "max_attempts": 5})
         user = self.boto_params.get("aws_config")
         if user is not None:
             base = base.merge(user)

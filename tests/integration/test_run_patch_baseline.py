@@ -1,7 +1,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """run_patch_baseline and patch_command_info through ansible-playbook against the lab.
 
-Each test works in an AWS account of its own (test_patch_baseline's `account` fixture: STS AssumeRole into a fresh
+Each test works in an AWS account of its own (the `account` fixture of accounts.py: STS AssumeRole into a fresh
 account id) and registers its managed nodes there the way on-premises servers join: a hybrid activation carrying
 the patch group tag, then the agent's registration (the lab's control API stands in for `amazon-ssm-agent
 -register`). What the modules report is compared with what the lab's simulated agents did (control API
@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import boto3
 import pytest
+from accounts import run_steps as run_step_tasks
+from accounts import step
 
 # The `account` fixture (a fresh AWS account per test) comes from conftest.py (tests/integration/accounts.py).
 
@@ -25,8 +27,8 @@ FOLLOW = "tests/integration/playbooks/run_patch_baseline/follow.yml"
 
 @dataclass
 class Fleet:
-    """A fresh AWS account in the lab (test_patch_baseline's `account`), the managed nodes a test registers in it,
-    and the lab's records."""
+    """A fresh AWS account in the lab (accounts.Account), the managed nodes a test registers in it, and the lab's
+    records."""
 
     account: object
     nodes: list = field(default_factory=list)
@@ -88,17 +90,16 @@ class Fleet:
 
 
 @pytest.fixture
-def fleet(account) -> Fleet:  # pylint: disable=redefined-outer-name
+def fleet(account) -> Fleet:
     return Fleet(account)
 
 
 def run_steps(run_playbook, fleet: Fleet, steps: list) -> dict:
     """[(step name, module options, check mode)] in one ansible-playbook run -> {step name: task result}, whose
-    `failed` says whether the task failed (the recorded result does not keep Ansible's own flag)."""
-    specs = [{"step": name, "spec": spec, "check": check} for name, spec, check in steps]
-    result = run_playbook(STEPS, extra_vars={"steps": specs}, env=fleet.env)
-    assert result.rc == 0, result.summary  # failing steps are ignore_errors: rc 0 unless the play broke
-    tasks = {spec["step"]: result.task(spec["step"]) for spec in specs}
+    `failed` says whether the task failed (the recorded result does not keep Ansible's own flag). The lab's agents
+    finish in milliseconds, so runs are polled every second rather than every 15 s (the module's default)."""
+    specs = [step(name, dict({"poll_interval": 1}, **spec), check) for name, spec, check in steps]
+    tasks = run_step_tasks(run_playbook, fleet.account, STEPS, specs)
     return {name: dict(task.result, failed=task.status == "failed") for name, task in tasks.items()}
 
 
@@ -262,7 +263,7 @@ def test_a_throttled_run_completes(fleet, run_playbook):
     fleet.control("/throttle", {"ratio": 0.33, "seed": 7, "operations": operations})
     try:
         result = run_steps(run_playbook, fleet, [
-            ("install", {"operation": "Install", "patch_group": "tools", "poll_interval": 1}, False)])["install"]
+            ("install", {"operation": "Install", "patch_group": "tools"}, False)])["install"]
         throttled = fleet.control("/throttle")["counts"]["throttled"]
     finally:
         fleet.control("/throttle", {"ratio": 0})

@@ -49,6 +49,23 @@ def _advance(body: dict, query: dict) -> dict:
     return {"now": now.isoformat(), "offset_days": LAB.clock.offset.total_seconds() / 86400}
 
 
+@route("GET", "/settings")
+def _get_settings(body: dict, query: dict) -> dict:
+    return dict(LAB.settings)
+
+
+@route("POST", "/settings")
+def _set_settings(body: dict, query: dict) -> dict:
+    """Simulation settings, e.g. {"agent_seconds_per_node": 0.5}: how long the simulated agent takes per node
+    (so a run can be observed in progress)."""
+    unknown = set(body) - set(LAB.settings)
+    if unknown:
+        raise ControlError(f"unknown settings {sorted(unknown)}; known: {sorted(LAB.settings)}")
+    with LAB.lock:
+        LAB.settings.update({key: float(value) for key, value in body.items()})
+    return dict(LAB.settings)
+
+
 @route("GET", "/throttle")
 def _get_throttle(body: dict, query: dict) -> dict:
     return THROTTLE.describe()

@@ -83,3 +83,11 @@ def test_an_account_can_refuse_assume_role_like_aws(lab_server, control):
     finally:
         control.post("/sts/deny", {"accounts": []})
     conftest.make_session(lab_server.env["AWS_ENDPOINT_URL"], "288888888888")
+
+
+def test_simulation_settings_are_checked(control):
+    before = control.get("/settings")
+    assert control.post("/settings", {"agent_seconds_per_node": 0.25})["agent_seconds_per_node"] == 0.25
+    with pytest.raises(RuntimeError, match="unknown settings"):
+        control.post("/settings", {"agent_speed": 2})
+    control.post("/settings", before)

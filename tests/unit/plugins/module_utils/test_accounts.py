@@ -78,7 +78,8 @@ class StubbedClients:
         return self.stubbers[service]
 
     def __call__(self, session, service: str, region: str):
-        self.built.append((service, region, session.get_credentials().access_key))
+        credentials = session.get_credentials()
+        self.built.append((service, region, credentials and credentials.access_key))
         self.stub(service)
         return self.clients[service]
 
