@@ -98,12 +98,13 @@ def fleet_spec(scale: float) -> tuple[dict, int]:
     return spec, shape["registered"]
 
 
-def register_azure_vms(spec: dict, count: int) -> int:
+def register_azure_vms(spec_path: Path, count: int) -> int:
     """Register `count` Azure VMs as hybrid nodes in-process, as the SSM agent does on an Azure VM (SourceId vmId),
     tagged with their VM's patch group through the activation, spread over the accounts' first region."""
-    from fleetlab import api, nodes
+    from fleetlab import api, fleet, nodes
     from fleetlab.state import LAB
 
+    spec = fleet.load(spec_path)  # the lab's own reading: VM ids come from the spec's seed
     vms = [vm for sub in spec["azure"]["subscriptions"] for vm in sub["vms"]][:count]
     for index, vm in enumerate(vms):
         ctx = api.Context(LAB, ACCOUNTS[index % len(ACCOUNTS)], REGIONS[0])
@@ -257,7 +258,7 @@ def measure_fleet(scale: float, runs: int, with_anchor: bool) -> dict:
         seeded = time.perf_counter()
         lab_env = server.start()
         try:
-            registered = register_azure_vms(spec, registered)
+            registered = register_azure_vms(spec_path, registered)
             seed_seconds = time.perf_counter() - seeded
             counter = RequestCounter()
             counter.install()

@@ -384,7 +384,7 @@ def test_the_argument_specification_refuses_wrong_types_and_choices(lab, run_pla
     variables = policy(SMALL, [("spec", account_id, REGIONS[:1])], **{variable: value})
     result = run_playbook(PLAYBOOK, extra_vars=variables)
     assert result.rc != 0
-    message = result.task("Validating arguments against arg spec main - The whole patch policy as code, in every "
+    message = result.task("Validating arguments against arg spec 'main' - The whole patch policy as code, in every "
                           "listed AWS account and region").result["msg"]
     assert expected in message
     assert open_account(lab, account_id, REGIONS[0]).own_baselines() == []

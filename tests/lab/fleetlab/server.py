@@ -66,7 +66,7 @@ class LabServer:
         endpoint = f"http://{host}:{port}"
 
         ctl = control.start()
-        self._stoppers.append(ctl.shutdown)
+        self._stoppers += [ctl.server_close, ctl.shutdown]  # run in reverse: stop serving, then close the socket
 
         spec = fleet.load(self.fleet_path) if self.fleet_path else fleet.empty_spec()
         self.env = {
