@@ -15,6 +15,10 @@ description:
   - Hosts are grouped by patch group (C(PatchGroup) or C(Patch Group) tag), operating system, cloud, account or
     subscription, region or location and SSM ping status (O(default_groups)), plus the usual constructed
     O(keyed_groups), O(groups) and O(compose).
+  - Host variables are C(fleet_*) facts that read the same whatever the sources (C(fleet_id), C(fleet_cloud),
+    C(fleet_patch_group), C(fleet_os_family), C(fleet_ping_status), C(fleet_tags), ...; docs/inventory.md lists
+    them); a fact a machine does not have is not set. The sources' own records are there on request
+    (O(source_hostvars)).
   - One account, region or subscription that fails (role not assumable, region not enabled, throttling beyond the
     retries, Azure authentication) is a warning naming it and the rest of the fleet is returned; with O(strict)
     it is an error. An incomplete result is never cached.
@@ -290,6 +294,21 @@ _QUERY_OPTIONS = ("sources", "accounts", "include_current_account", "organizatio
 _REPORTED_FAILURES = 20
 
 
+@dataclass(frozen=True)
+class _Layout:
+    hostnames: list
+    ansible_host_from: list
+    ssm_connection: bool
+    ssm_bucket: str
+    categories: list
+    patch_group_prefix: str
+    unstored: frozenset
+    strict: bool
+    compose: dict
+    groups: dict
+    keyed_groups: list
+
+
 @dataclass
 class Read:
     """What one run read: the sources, the AWS account names, and what failed."""
@@ -496,11 +515,20 @@ class InventoryModule(AWSInventoryBase):
         all_facts = [facts for facts in (machine_facts(machine, read.account_names) for machine in machines)
                      if self._wanted(facts)]
         self._warn_patch_group_drift(machines)
-        parents = set()
+        layout = self._layout()
+        linked = set()
+        for host, facts in fleet_hosts.assign_hostnames(all_facts, layout.hostnames):
+            self._add_host(host, facts, layout, linked)
+
+    def _layout(self):
+        """What each host needs from the options, read once (options are read through templating)."""
         unstored = {f"fleet_{source}" for source in ("ec2", "ssm", "azure")} - \
             {f"fleet_{source}" for source in self.get_option("source_hostvars")}
-        for host, facts in fleet_hosts.assign_hostnames(all_facts, self.get_option("hostnames")):
-            self._add_host(host, facts, parents, unstored)
+        return _Layout(self.get_option("hostnames"), self.get_option("ansible_host_from"),
+                       self.get_option("ssm_connection"), self.get_option("ssm_bucket_name"),
+                       self.get_option("default_groups"), self.get_option("patch_group_prefix"),
+                       frozenset(unstored), self.get_option("strict"), self.get_option("compose"),
+                       self.get_option("groups"), self.get_option("keyed_groups"))
 
     def _wanted(self, facts) -> bool:
         include, exclude = self.get_option("include_host_filters"), self.get_option("exclude_host_filters")
@@ -519,26 +547,25 @@ class InventoryModule(AWSInventoryBase):
                 raise AnsibleParserError(f"{self.NAME}: host filter {condition!r}: {error}") from error
             return False
 
-    def _add_host(self, host, facts, parents, unstored):
+    def _add_host(self, host, facts, layout, linked):
+        """The host, its variables (a fact the machine does not have is not set), its default groups (each group
+        linked to its parent once: `linked`), then constructed's compose, groups and keyed_groups."""
         self.inventory.add_host(host)
-        variables = dict(facts, **fleet_hosts.connection_vars(
-            facts, self.get_option("ansible_host_from"), self.get_option("ssm_connection"),
-            self.get_option("ssm_bucket_name")))
+        variables = dict(facts, **fleet_hosts.connection_vars(facts, layout.ansible_host_from, layout.ssm_connection,
+                                                              layout.ssm_bucket))
         for name, value in variables.items():
-            if name not in unstored:
+            if value is not None and name not in layout.unstored:
                 self.inventory.set_variable(host, name, value)
-        for group, parent in fleet_hosts.default_groups(facts, self.get_option("default_groups"),
-                                                        self.get_option("patch_group_prefix")):
-            if (group, parent) not in parents:
+        for group, parent in fleet_hosts.default_groups(facts, layout.categories, layout.patch_group_prefix):
+            if group not in linked:
                 self.inventory.add_group(parent)
                 self.inventory.add_group(group)
                 self.inventory.add_child(parent, group)
-                parents.add((group, parent))
+                linked.add(group)
             self.inventory.add_child(group, host)
-        strict = self.get_option("strict")
-        self._set_composite_vars(self.get_option("compose"), variables, host, strict=strict)
-        self._add_host_to_composed_groups(self.get_option("groups"), variables, host, strict=strict)
-        self._add_host_to_keyed_groups(self.get_option("keyed_groups"), variables, host, strict=strict)
+        self._set_composite_vars(layout.compose, variables, host, strict=layout.strict)
+        self._add_host_to_composed_groups(layout.groups, variables, host, strict=layout.strict)
+        self._add_host_to_keyed_groups(layout.keyed_groups, variables, host, strict=layout.strict)
 
     def _warn_patch_group_drift(self, machines):
         drift = [(m.azure["name"], pair) for m in machines if (pair := patch_group_drift(m))]

@@ -45,8 +45,7 @@ import datetime
 import json
 import sqlite3
 
-from .report_collect import COUNT_FIELDS
-from .report_collect import NO_PATCH_STATE
+from .report_collect import COUNT_COLUMNS
 from .report_collect import REPORTED
 from .report_collect import PatchRow
 
@@ -64,11 +63,11 @@ IDENTITY_COLUMNS = (
 STATE_COLUMNS = (
     "patch_group", "baseline_id", "operation", "operation_start", "operation_end", "snapshot_id",
     "reboot_option", "install_override_list", "last_no_reboot_install",
-    *(ours for _, ours in COUNT_FIELDS),
+    *COUNT_COLUMNS,
 )
 OBSERVATION_COLUMNS = ("status", "reason", *IDENTITY_COLUMNS, *STATE_COLUMNS, "state_key", "rows_run_id")
 PATCH_COLUMNS = tuple(PatchRow.__dataclass_fields__)
-INTEGER_COLUMNS = frozenset((*(ours for _, ours in COUNT_FIELDS), "rows_run_id"))
+INTEGER_COLUMNS = frozenset((*COUNT_COLUMNS, "rows_run_id"))
 CHANGE_COLUMNS = (
     "package", "name", "arch", "kind", "from_version", "to_version", "title", "kb_id", "classification",
     "severity", "cve_ids", "state", "installed_time", "installed_time_check", "since_run_id", "operation",
@@ -136,15 +135,15 @@ def _same_update(before: PatchRow | None, after: PatchRow, windows: bool) -> boo
     return after.version is not None and before.version == after.version
 
 
-def _shows_an_update(earlier: PatchRow, row: PatchRow | None, before_time: str | None, windows: bool) -> bool:
-    """A package whose installed version was hidden (Missing or Failed rows only) is reported installed now:
+def _shows_an_update(earlier: PatchRow, row: PatchRow | None, before_time: str | None) -> bool:
+    """A Linux package whose installed version was hidden (Missing or Failed rows only) is reported installed now:
     it was updated only if it now has the version the earlier row offered, or an InstalledTime after the
     earlier observation. Otherwise the data only shows a version that was there all along (the newest candidate
     may simply have stopped being approved)."""
     if row is None:
         return False
     later = bool(row.installed_time and before_time and row.installed_time > before_time)
-    return _same_update(earlier, row, windows) or later
+    return _same_update(earlier, row, windows=False) or later
 
 
 def _change_fields(after: PatchRow | None, before: PatchRow | None, windows: bool) -> dict:
@@ -191,7 +190,7 @@ def compare(before_known: dict, after_known: dict, before_rows, after_rows, *, b
                 continue
             kind, from_version = "updated", before_known[package]
         elif earlier is not None and not windows:
-            if not _shows_an_update(earlier, row, before_time, windows):
+            if not _shows_an_update(earlier, row, before_time):
                 continue  # the installed version is seen for the first time, not changed
             kind, from_version = "updated", None
         else:
@@ -325,10 +324,10 @@ class History:
     def installed_as_of(self, node_id: int, run_id: int) -> tuple:
         """(known installed versions, rows, operation end) of a node at `run_id`, folded over its observations."""
         observations = self.db.execute(
-            "SELECT run_id, rows_run_id, operation_end FROM observations WHERE node_id = ? AND run_id <= ? "
+            "SELECT rows_run_id, operation_end FROM observations WHERE node_id = ? AND run_id <= ? "
             "AND rows_run_id IS NOT NULL ORDER BY run_id", (node_id, run_id)).fetchall()
         known, rows, used, operation_end = {}, [], None, None
-        for _, rows_run_id, operation_end in observations:
+        for rows_run_id, operation_end in observations:
             if rows_run_id != used:
                 rows, used = self.rows_of(node_id, rows_run_id), rows_run_id
                 known = advance(known, rows)
@@ -337,7 +336,7 @@ class History:
     def diff(self, node_id: int, from_run: int, to_run: int) -> list:
         """What changed on a node between two runs (not only consecutive ones)."""
         before_known, before_rows, before_time = self.installed_as_of(node_id, from_run)
-        after_known, after_rows, _ = self.installed_as_of(node_id, to_run)
+        after_known, after_rows = self.installed_as_of(node_id, to_run)[:2]
         windows = self.db.execute("SELECT platform_type FROM observations WHERE node_id = ? ORDER BY run_id DESC "
                                   "LIMIT 1", (node_id,)).fetchone()
         return compare(before_known, after_known, before_rows, after_rows, before_time=before_time,
@@ -355,8 +354,8 @@ class History:
     def prune(self, older_than: str) -> int:
         """Delete the runs started before `older_than` (ISO time); return how many. Patch rows a kept observation
         still describes itself with move to the oldest such observation's run instead of being deleted."""
-        old = [run_id for (run_id,) in self.db.execute("SELECT run_id FROM runs WHERE started_at < ?",
-                                                        (older_than,))]
+        query = "SELECT run_id FROM runs WHERE started_at < ?"
+        old = [run_id for (run_id,) in self.db.execute(query, (older_than,))]
         if not old:
             return 0
         self.db.execute("BEGIN IMMEDIATE")

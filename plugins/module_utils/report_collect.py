@@ -64,7 +64,7 @@ _NO_TIME = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 # Throttling and server-side errors worth one more attempt after the retries of SSM_RETRY ran out.
 _RETRY_LATER = set(RETRY_CODES) | {"Throttling", "RequestLimitExceeded", "ServiceUnavailable", "InternalFailure"}
 
-# InstancePatchState count members -> our names (history columns, report fields).
+# InstancePatchState count members -> our names (history columns, report fields); COUNT_COLUMNS: ours.
 COUNT_FIELDS = (
     ("InstalledCount", "installed"), ("InstalledOtherCount", "installed_other"),
     ("InstalledPendingRebootCount", "installed_pending_reboot"), ("InstalledRejectedCount", "installed_rejected"),
@@ -73,6 +73,7 @@ COUNT_FIELDS = (
     ("CriticalNonCompliantCount", "critical_non_compliant"),
     ("SecurityNonCompliantCount", "security_non_compliant"), ("OtherNonCompliantCount", "other_non_compliant"),
 )
+COUNT_COLUMNS = tuple(dict(COUNT_FIELDS).values())
 
 
 def iso(moment) -> str | None:
@@ -158,7 +159,7 @@ def state_fingerprint(state: dict) -> str:
     """Identifies one reported patch state: every Scan or Install gives a new one (new times, new snapshot)."""
     text = "|".join(str(state.get(key)) for key in (
         "Operation", "OperationStartTime", "OperationEndTime", "SnapshotId", "BaselineId", "PatchGroup",
-        *(member for member, _ in COUNT_FIELDS)))
+        *dict(COUNT_FIELDS)))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

@@ -170,8 +170,8 @@ def _approval(observation: dict, updated: list, approvals: list) -> dict:
 
 def _approves(entry: dict, observation: dict, change: dict) -> bool:
     pattern = entry.get("package") or ""
-    if not any(fnmatch.fnmatchcase(value or "", pattern) for value in (change["name"], change["package"],
-                                                                        change.get("kb_id"))):
+    names = (change["name"], change["package"], change.get("kb_id"))
+    if not any(fnmatch.fnmatchcase(value or "", pattern) for value in names):
         return False
     if entry.get("version") and entry["version"] != change.get("to_version"):
         return False

@@ -327,6 +327,7 @@ def main():
         for name in ("max_workers", "node_workers"):
             if params[name] < 1:
                 raise ParameterError(f"{name}: {params[name]} is out of range; allowed: 1 or more")
+        accounts.check_session_name(params["role_session_name"])
         targets = accounts.targets_from_params(params["targets"], module.region)
         options = Options(package_details=params["package_details"], node_workers=params["node_workers"],
                           ec2_names=params["ec2_names"], patch_groups=tuple(params["patch_groups"] or ()))

@@ -16,6 +16,7 @@ a `JobFailure` naming where it happened; its follow-ups never run. Anything else
 
 from __future__ import annotations
 
+import collections
 import itertools
 from concurrent.futures import FIRST_COMPLETED
 from concurrent.futures import ThreadPoolExecutor
@@ -56,21 +57,28 @@ def describe_error(error: BaseException) -> str:
 
 
 def run_jobs(jobs: Iterable[Job], max_workers: int, expected_errors: tuple) -> list[JobFailure]:
-    """Run `jobs` and every follow-up they schedule; return the failures. Jobs that finish together are handled in
-    the order they were scheduled (one worker: everything runs in a fixed order)."""
+    """Run `jobs` and every follow-up they schedule, at most `max_workers` at a time; return the failures.
+
+    Follow-ups go first (depth first): a region's tag lookups run as soon as its listing is in, beside the listings
+    still running, instead of queueing behind every account not started yet. Jobs that finish together are handled
+    in the order they were started (one worker: everything runs in a fixed order).
+    """
     failures: list[JobFailure] = []
+    ready = collections.deque(jobs)
     order = itertools.count()
+    running: dict = {}
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fleet-inventory") as pool:
-        pending = {pool.submit(job.call): (next(order), job) for job in jobs}
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in sorted(done, key=lambda finished: pending[finished][0]):
-                _, job = pending.pop(future)
+        while ready or running:
+            while ready and len(running) < max_workers:
+                job = ready.popleft()
+                running[pool.submit(job.call)] = (next(order), job)
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda finished: running[finished][0]):
+                _, job = running.pop(future)
                 try:
                     result = future.result()
                 except expected_errors as error:
                     failures.append(JobFailure(job.where, error))
                     continue
-                for follow_up in (job.then(result) if job.then else None) or ():
-                    pending[pool.submit(follow_up.call)] = (next(order), follow_up)
+                ready.extendleft(reversed(list((job.then(result) if job.then else None) or ())))
     return failures

@@ -278,9 +278,10 @@ def test_purge_deletes_what_the_policy_owned_and_no_longer_declares_and_nothing_
     account.ssm.create_maintenance_window(Name="mw-manual", Schedule="cron(0 4 ? * SUN *)", Duration=2, Cutoff=1,
                                           AllowUnassociatedTargets=False)
 
-    # The policy drops Ubuntu and the install window: without purge they stay.
+    # The policy drops Ubuntu (and db's Ubuntu patch) and the install window: without purge they stay.
     smaller = dict(variables, patch_policy_operating_systems=["AMAZON_LINUX_2023"],
                    patch_policy_windows=variables["patch_policy_windows"][:1])
+    smaller["patch_policy_groups"] = [dict(group, approved_patches={}) for group in variables["patch_policy_groups"]]
     result = run_playbook(PLAYBOOK, extra_vars=smaller)
     assert (result.rc, result.changed) == (0, 0), result.summary
     assert "ubuntu-app" in {b["BaselineName"] for b in account.own_baselines()}

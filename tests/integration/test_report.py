@@ -2,11 +2,8 @@
 """Reporting end to end: the lab's weekly cycle, the patch_report role through ansible-playbook, and the lab's
 own record of what its simulated agents installed (control API /install-log) to hold the report against.
 
-The lab runs in this test process (fleetlab.server.LabServer, fleet tests/integration/fleets/report.yml), so
-that one test can make an account unreachable the way AWS does (AccessDenied on sts:AssumeRole) by replacing
-moto's STS backend method for that account; the playbooks run in subprocesses against its endpoint, as usual.
-
-The cycle (module fixture, once per worker):
+The module starts its own lab (harness.start_lab, fleet tests/integration/fleets/report.yml: three accounts, two
+regions) and runs the cycle once (module fixture, so once per pytest-xdist worker that runs these tests):
   week 0  Scan the auto groups (the review picks approved packages from a jammy node's Missing rows), Install
           them (every node up to date), Scan the others                      -> report run 1 (the baseline)
   week 1  +7 lab days: Scan all, Install auto groups, Install the sensitive group with an InstallOverrideList
@@ -38,14 +35,13 @@ import harness
 sys.path.insert(0, str(harness.LAB_DIR))
 
 from fleetlab.client import LabClient  # noqa: E402  pylint: disable=wrong-import-position
-from fleetlab.server import LabServer  # noqa: E402  pylint: disable=wrong-import-position
 
 FLEET = Path(__file__).resolve().parent / "fleets" / "report.yml"
 PLAYBOOK = "tests/integration/playbooks/report/collect.yml"
 NOTIFY_TASKS = Path(__file__).resolve().parent / "playbooks" / "report" / "notify.yml"
 MANAGEMENT, PRODUCTION, NONPRODUCTION = "123456789012", "234567890123", "345678901234"
-SCOPES = [(MANAGEMENT, "eu-west-1"), (PRODUCTION, "eu-west-1"), (PRODUCTION, "us-east-1"),
-          (NONPRODUCTION, "eu-west-1")]
+SCOPES = ((MANAGEMENT, "eu-west-1"), (PRODUCTION, "eu-west-1"), (PRODUCTION, "us-east-1"),
+          (NONPRODUCTION, "eu-west-1"))
 TARGETS = [
     {"regions": ["eu-west-1", "us-east-1"]},
     {"role_arn": f"arn:aws:iam::{PRODUCTION}:role/fleetpatch-report", "regions": ["eu-west-1", "us-east-1"]},
@@ -144,10 +140,11 @@ class Cycle:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("report-lab")
-    server = LabServer(workdir / "state", FLEET, azure=False)
-    env = server.start()
-    yield Lab(env=env, control=LabClient(env["FLEETLAB_CONTROL_URL"]), workdir=workdir)
-    server.stop()
+    root = os.environ.get("FLEETPATCH_TEST_LAB_ROOT")  # .ci/run stops labs left there by an interrupted run
+    state_dir = Path(tempfile.mkdtemp(prefix="report-lab-", dir=root)) if root else workdir / "state"
+    started = harness.start_lab(state_dir, str(FLEET))
+    yield Lab(env=started.env, control=LabClient(started.env["FLEETLAB_CONTROL_URL"]), workdir=workdir)
+    harness.stop_lab(state_dir)
 
 
 def _node_ids(lab: Lab, account: str, region: str, group: str) -> set:
@@ -268,7 +265,7 @@ def test_sensitive_servers_show_exactly_the_approved_packages(cycle):
         assert mine == lab
         assert server["approval"]["status"] == ("approved" if lab else "unchanged")
         assert server["approval"]["install_override_list"] == f"s3://{APPROVALS_BUCKET}/week1.yaml"
-        assert {p["name"] for p in server["pending_reboot"]} == {name for name, _ in lab}  # NoReboot
+        assert {p["name"] for p in server["pending_reboot"]} == {pair[0] for pair in lab}  # NoReboot
     assert week1.report["totals"]["sensitive_unapproved"] == 0
 
 
@@ -304,7 +301,7 @@ def test_an_unapproved_change_on_a_sensitive_server_is_named(cycle, answers):
                 if row["node_id"] in cycle.sensitive_ids and row["package"] == first["package"]}
     assert expected, "the first approved package was installed nowhere: the test would prove nothing"
     assert flagged == expected
-    assert answers.report["totals"]["sensitive_unapproved"] == len({node for node, _ in expected})
+    assert answers.report["totals"]["sensitive_unapproved"] == len({pair[0] for pair in expected})
 
 
 def test_history_answers_what_a_run_installed_and_which_servers_got_a_package(cycle, answers):
@@ -363,33 +360,54 @@ def test_html_report_opens_in_headless_chromium_and_shows_the_updates(cycle, tmp
     shown = set()
     for row in rows:
         instance = re.search(r"<small>((?:i|mi)-[0-9a-f]+)", row).group(1)
-        for package, old, new in re.findall(r'<span class="package">(.*?)</span> <span class="from">(.*?)</span> → '
-                                           r'<span class="to">(.*?)</span>', row):
+        updates = re.findall(r'<span class="package">(.*?)</span> <span class="from">(.*?)</span> → '
+                             r'<span class="to">(.*?)</span>', row)
+        for package, old, new in updates:
             shown.add((instance, package, None if old in ("new", "not recorded") else old, new))
     assert shown == _lab_updates(week1.installs)
 
 
-# moto warns that STS's model has no AccessDenied error shape; AWS answers AssumeRole with it all the same.
-@pytest.mark.filterwarnings("ignore:Exception\\(STSClientError\\) with code AccessDenied")
-def test_throttled_and_one_account_unreachable(cycle, tmp_path, monkeypatch):
-    """30% of SSM calls throttled, AssumeRole into one account refused: the rest is collected, the account is
+def test_history_kept_in_s3_and_runs_exported_for_athena(cycle, tmp_path):
+    """An AWX-like job: no local history; the role downloads it from S3, records the run, uploads it back, and
+    exports the run as JSON Lines under <prefix>/<dataset>/dt=<date>/account=<id>/run-<id>.json."""
+    s3, bucket = cycle.lab.client("s3", MANAGEMENT), "fleetpatch-reports"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.upload_file(str(cycle.history), bucket, "history/report-history.sqlite")
+    local = tmp_path / "job" / "report-history.sqlite"  # does not exist: a fresh container
+
+    result = cycle.lab.report(local, tmp_path / "reports", "awx", {
+        "patch_report_history_s3_bucket": bucket, "patch_report_history_s3_key": "history/report-history.sqlite",
+        "patch_report_s3_bucket": bucket, "patch_report_s3_prefix": "athena", "patch_report_formats": ["json"]})
+
+    assert result.rc == 0, result.summary
+    run = result.task("Collect patch compliance across accounts and regions into the history").result["run"]
+    assert run["run_id"] == len(cycle.runs) + 1  # the history came from S3
+    uploaded = tmp_path / "uploaded.sqlite"
+    s3.download_file(bucket, "history/report-history.sqlite", str(uploaded))
+    with sqlite3.connect(uploaded) as db:
+        assert db.execute("SELECT max(run_id) FROM runs").fetchone() == (run["run_id"],)
+    date = run["as_of"][:10]
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="athena/")["Contents"])
+    assert keys == sorted(f"athena/{dataset}/dt={date}/account={account}/run-{run['run_id']}.json"
+                          for dataset in ("nodes", "patches", "updates")
+                          for account in (MANAGEMENT, PRODUCTION, NONPRODUCTION))
+    nodes = [json.loads(line) for account in (MANAGEMENT, PRODUCTION, NONPRODUCTION) for line in s3.get_object(
+        Bucket=bucket, Key=f"athena/nodes/dt={date}/account={account}/run-{run['run_id']}.json")[
+        "Body"].read().decode().splitlines()]
+    assert len(nodes) == 21 and {n["run_id"] for n in nodes} == {run["run_id"]}
+    assert {(n["account_id"], n["instance_id"]) for n in nodes} == {
+        (s["account_id"], s["instance_id"]) for s in cycle.runs[2].report["servers"]}
+
+
+def test_throttled_and_one_account_unreachable(cycle, tmp_path):
+    """30% of SSM calls throttled, AssumeRole into one account refused (the lab's /sts/deny: AccessDenied, as
+    AWS answers when the role's trust policy does not allow the caller): the rest is collected, the account is
     named, every node of the others is there exactly once, and the refused account's nodes are listed."""
-    from moto.sts.exceptions import STSClientError
-    from moto.sts.models import STSBackend
-
-    assume_role = STSBackend.assume_role
-
-    def refuse_nonproduction(self, **kwargs):
-        if f":{NONPRODUCTION}:" in kwargs["role_arn"]:
-            raise STSClientError("AccessDenied", f"User: arn:aws:iam::{MANAGEMENT}:user/fleetlab is not authorized "
-                                 f"to perform: sts:AssumeRole on resource: {kwargs['role_arn']}")
-        return assume_role(self, **kwargs)
-
     unreachable = _node_ids(cycle.lab, NONPRODUCTION, "eu-west-1", "prod-auto")
-    monkeypatch.setattr(STSBackend, "assume_role", refuse_nonproduction)
     history = tmp_path / "history.sqlite"
     shutil.copy(cycle.history, history)
     record = tmp_path / "notified.json"
+    cycle.lab.control.post("/sts/deny", {"accounts": [NONPRODUCTION]})
     cycle.lab.control.post("/throttle", {"ratio": 0.3, "seed": 7})
     try:
         result = cycle.lab.report(history, tmp_path / "reports", "throttled", {
@@ -398,6 +416,7 @@ def test_throttled_and_one_account_unreachable(cycle, tmp_path, monkeypatch):
         throttled = cycle.lab.control.get("/throttle")["counts"]["throttled"]
     finally:
         cycle.lab.control.post("/throttle", {})
+        cycle.lab.control.post("/sts/deny", {"accounts": []})
     assert throttled > 0, "the lab throttled nothing: the test would prove nothing"
 
     assert result.rc == 2, result.summary  # patch_report_fail_on_failures: the run was not clean

@@ -137,7 +137,7 @@ def test_a_role_is_assumed_once_and_its_clients_use_the_assumed_credentials_and_
     target = accounts.targets_from_params([{"role_arn": role(PRODUCTION), "regions": ["eu-west-1", "us-east-1"]}],
                                           None)[0]
     sessions = sessions_with(clients)
-    scopes, _ = accounts.resolve_scopes(sessions, [target])
+    scopes = accounts.resolve_scopes(sessions, [target])[0]
     for scope in scopes:
         sessions.client(scope, "ssm")
     with no_sleep() as sleep:
@@ -163,7 +163,7 @@ def test_one_failing_scope_is_named_and_the_others_are_collected():
     scopes = [scope(MANAGEMENT), scope(REFUSED), scope(PRODUCTION)]
     results = list(accounts.run_scopes(scopes, produce, max_workers=2))
 
-    items = sorted(item for _, item in results if isinstance(item, str))
+    items = sorted(item for where, item in results if isinstance(item, str))
     assert items == [f"{MANAGEMENT}-a", f"{MANAGEMENT}-b", f"{PRODUCTION}-a", f"{PRODUCTION}-b", f"{REFUSED}-a"]
     ends = {where.account_id: item for where, item in results if isinstance(item, accounts.ScopeEnd)}
     assert set(ends) == {MANAGEMENT, REFUSED, PRODUCTION}
@@ -187,5 +187,24 @@ def test_the_pool_runs_at_most_max_workers_scopes_at_once():
 
     regions = [scope(MANAGEMENT, f"eu-west-{n}") for n in range(1, 7)]
     results = list(accounts.run_scopes(regions, produce, max_workers=3))
-    assert sorted(item for _, item in results if isinstance(item, str)) == sorted(r.region for r in regions)
+    assert sorted(item for where, item in results if isinstance(item, str)) == sorted(r.region for r in regions)
     assert peak[0] == 3
+
+
+def test_a_caller_that_stops_reading_early_leaves_no_producer_behind():
+    produced = []
+
+    def endless(where):
+        while True:
+            produced.append(where.region)
+            yield where.region
+
+    started = time.monotonic()
+    stream = accounts.run_scopes([scope(MANAGEMENT), scope(PRODUCTION)], endless, 2, buffer=3)
+    first = [next(stream) for attempt in range(5)]
+    stream.close()
+    assert len(first) == 5
+    assert time.monotonic() - started < 5  # the generator closed: producers stopped, the pool shut down
+    count = len(produced)
+    time.sleep(0.3)
+    assert len(produced) == count

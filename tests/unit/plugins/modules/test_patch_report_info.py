@@ -125,7 +125,7 @@ def test_a_node_whose_state_did_not_change_is_not_read_again_and_a_changed_one_i
 
 def test_patches_throttled_through_every_retry_get_one_more_attempt(tmp_path, clients):
     expect_listing(clients, 1)
-    for _ in range(10):  # SSM_RETRY gives up after 10 attempts
+    for attempt in range(10):  # SSM_RETRY gives up after 10 attempts
         clients.stub("ssm").add_client_error("describe_instance_patches", "ThrottlingException",
                                              expected_params=dict(PAGE, InstanceId=LINUX))
     expect_patches(clients, ("curl.amd64:7.81.0-1ubuntu1.15", "INSTALLED", at(1)))
