@@ -104,7 +104,7 @@ test-lint: venv collections ## ansible-lint, production profile, offline (.ansib
 	ansible-lint
 
 test-integration: venv collections ## playbooks against the lab (tests/integration; 2 workers, a lab each)
-	$(if $(call have_tests,tests/integration),$(PYTEST) -n 2 -q tests/integration,@echo "test-integration: no tests yet")
+	$(if $(call have_tests,tests/integration),$(PYTEST) -n 2 --dist loadfile -q tests/integration,@echo "test-integration: no tests yet")
 
 # --- artifacts -------------------------------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ Retries and pacing
     use botocore's `adaptive` retry mode (AWS SDKs and Tools reference guide, "Retry behavior"): a client-side
     token bucket whose rate follows the throttling responses, so the threads of one account-region, which share
     one client, slow down to the rate AWS allows instead of each backing off blindly. At 5,000 nodes this keeps a
-    throttled collection within about 1.15 x the time the allowed rate needs (bench/report_bench.py). A
+    throttled collection within about 1.15 x the time the allowed rate needs (bench/bench_report.py). A
     `retries` setting in the task's `aws_config` replaces this one.
 """
 

@@ -239,7 +239,7 @@ def collect(history, sessions, targets, options: Options, max_workers: int, labe
             with_changes: bool = True) -> dict:
     """Collect every scope of `targets` into a new run of `history`; return the module's result.
 
-    Also the entry point of bench/report_bench.py (no AnsibleModule needed).
+    Also the entry point of bench/bench_report.py (no AnsibleModule needed).
     """
     scopes, failures = accounts.resolve_scopes(sessions, targets)
     recorder = history.begin_run(label, {

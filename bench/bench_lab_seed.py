@@ -11,7 +11,7 @@ instance lookup). Each run is a fresh subprocess, because moto's state is proces
 Runs alternate anchor and ours (A B A B ...); the report gives the median and spread of each and ours/anchor.
 Both sides must describe the same instances with the same tags (a digest is compared) before ratios are shown.
 
-    .venv/bin/python bench/lab_seed.py [--runs 3] [--fleet tests/lab/fleets/bench-5000.yml]
+    .venv/bin/python bench/bench_lab_seed.py [--runs 3] [--fleet tests/lab/fleets/bench-5000.yml]
 """
 from __future__ import annotations
 

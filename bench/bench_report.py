@@ -20,7 +20,7 @@ its busiest operation ((calls - burst) / tps; operations are pipelined, so the b
 The "sequential" floor adds the operations of an account-region instead; both are printed. Targets
 (issue 5): wall time <= 1.2 x floor, peak RSS <= 256 MB, 0 nodes lost (every listed node reported, once).
 
-    .venv/bin/python bench/report_bench.py [--nodes 5000] [--tps 5] [--burst 5]
+    .venv/bin/python bench/bench_report.py [--nodes 5000] [--tps 5] [--burst 5]
 """
 from __future__ import annotations
 
