@@ -26,6 +26,7 @@ import argparse
 import collections
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -81,7 +82,7 @@ def fleet_spec(scale: float) -> tuple[dict, int]:
         for r, region in enumerate(REGIONS):
             layout = {"ec2": [{"platform": platform, "count": count, "patch_group": group, "patch_group_key": key,
                                "name_prefix": f"a{a}r{r}-{platform.replace('.', '')}"}
-                              for (platform, group, key, _), count in zip(EC2_MIX, _shares(next(ec2), EC2_MIX))]}
+                              for (platform, group, key, _share), count in zip(EC2_MIX, _shares(next(ec2), EC2_MIX))]}
             if r == 0:  # the on-premises servers register in each account's first region
                 layout["hybrid"] = [{"platform": "ubuntu-22.04", "count": next(onprem), "patch_group": "prod-sensitive",
                                      "name_prefix": f"dc-a{a}-db"}]
@@ -91,7 +92,7 @@ def fleet_spec(scale: float) -> tuple[dict, int]:
     for s, (subscription, count) in enumerate(zip(SUBSCRIPTIONS, _split(shape["azure"], len(SUBSCRIPTIONS)))):
         vms = [{"platform": platform, "count": c, "patch_group": group, "name_prefix": f"az{s}-{platform.replace('.', '')}",
                 "resource_group": f"rg-{s}", "location": "westeurope"}
-               for (platform, group, _), c in zip(AZURE_MIX, _shares(count, AZURE_MIX))]
+               for (platform, group, _share), c in zip(AZURE_MIX, _shares(count, AZURE_MIX))]
         subscriptions.append({"id": subscription, "name": f"subscription-{s}", "vms": vms})
     spec = {"name": f"inventory-bench-x{scale:g}", "seed": 6100, "regions": list(REGIONS), "accounts": accounts,
             "azure": {"subscriptions": subscriptions}}
@@ -203,34 +204,41 @@ def unwrap(value):
     return value
 
 
-# Runs a command and writes its peak RSS (KiB) to argv[1]. The bench process hosts the lab (hundreds of MB): a child
-# forked from it would count that memory in its own peak, so ansible-inventory starts from this small launcher.
+# Runs a command and writes its peak RSS (KiB) and CPU seconds to argv[1]. The bench process hosts the lab (hundreds
+# of MB): a child forked from it would count that memory in its own peak, so ansible-inventory starts from here.
 _LAUNCHER = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[2:]); "
-             "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
-             "sys.exit(code)")
+             "usage = resource.getrusage(resource.RUSAGE_CHILDREN); "
+             "open(sys.argv[1], 'w').write(f'{usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}'); sys.exit(code)")
 
 
-def run_inventory(source: Path, env: dict, counter: RequestCounter) -> dict:
-    """One `ansible-inventory -i source --list`: wall time, peak RSS, hosts, lab calls."""
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_inventory(source: Path, env: dict, counter: RequestCounter, mode: str = "--list") -> dict:
+    """One `ansible-inventory -i source --list` (or --graph): wall time, peak RSS, CPU seconds of ansible-inventory
+    and of the lab (this process, which does nothing else meanwhile), hosts, lab calls."""
     counter.take()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
-            tempfile.NamedTemporaryFile("r") as rss:
-        started = time.perf_counter()
-        returncode = subprocess.call([sys.executable, "-c", _LAUNCHER, rss.name, str(BIN / "ansible-inventory"),
-                                      "-i", str(source), "--list"], stdout=out, stderr=err, env=env,
+            tempfile.NamedTemporaryFile("r") as usage:
+        lab_cpu, started = _own_cpu(), time.perf_counter()
+        returncode = subprocess.call([sys.executable, "-c", _LAUNCHER, usage.name, str(BIN / "ansible-inventory"),
+                                      "-i", str(source), mode], stdout=out, stderr=err, env=env,
                                      stdin=subprocess.DEVNULL)
-        seconds = time.perf_counter() - started
+        seconds, lab_cpu = time.perf_counter() - started, _own_cpu() - lab_cpu
         out.seek(0)
         err.seek(0)
         stderr = err.read().decode(errors="replace")
         if returncode != 0:
             raise SystemExit(f"ansible-inventory -i {source} failed:\n{stderr[-3000:]}")
-        listing = json.loads(out.read())
-        rss_mb = int(rss.read() or 0) / 1024
+        listing = json.loads(out.read()) if mode == "--list" else {}
+        rss_kb, cpu = usage.read().split()
     failures = [line for line in stderr.splitlines() if "could not be read" in line or "Failed to parse" in line]
     if failures:
         raise SystemExit(f"ansible-inventory -i {source} reported failures:\n{stderr[-3000:]}")
-    return {"seconds": seconds, "rss_mb": rss_mb, "calls": counter.take(),
+    return {"seconds": seconds, "rss_mb": int(rss_kb) / 1024, "cpu": float(cpu), "lab_cpu": lab_cpu,
+            "calls": counter.take(),
             "hostvars": unwrap(listing.get("_meta", {}).get("hostvars", {}))}
 
 
@@ -286,32 +294,48 @@ def _env(lab_env: dict, anchor: bool) -> dict:
     return env
 
 
+# Side -> (source, ansible-inventory mode, label). --graph builds the inventory like ansible-playbook does (variables
+# are read when a task needs them); --list also writes every host's variables (what AWX imports).
+SIDES = {
+    "anchor": ("anchor", "--list", "anchor: aws_ec2 x4 + azure_rm x3"),
+    "ours": ("ours", "--list", "ours, cold"),
+    "warm": ("warm", "--list", "ours, warm cache, --list"),
+    "warm_graph": ("warm", "--graph", "ours, warm cache, --graph"),
+}
+
+
 def _measure_runs(lab_env, sources, counter, runs, with_anchor, totals, registered, seed_seconds) -> dict:
-    results: dict[str, list] = {"anchor": [], "ours": [], "warm": []}
-    anchor_env, ours_env = _env(lab_env, True), _env(lab_env, False)
+    """Alternating runs of each side; checks that every side describes the same machines."""
+    sides = [side for side in SIDES if with_anchor or side != "anchor"]
+    results: dict[str, list] = {side: [] for side in sides}
+    envs = {side: _env(lab_env, anchor=side == "anchor") for side in sides}
     answers = {}
-    run_inventory(sources["warm"], ours_env, counter)  # fills the cache for the warm runs
-    for _ in range(runs):
-        sides = (("anchor", anchor_env), ("ours", ours_env), ("warm", ours_env)) if with_anchor else \
-            (("ours", ours_env), ("warm", ours_env))
-        for side, env in sides:
-            result = run_inventory(sources[side], env, counter)
-            answers.setdefault(side, machines(result.pop("hostvars")))
-            result["hosts"] = sum(len(v) for v in answers[side].values())
+    run_inventory(sources["warm"], envs["warm"], counter)  # fills the cache of the warm runs
+    for _run in range(runs):
+        for side in sides:
+            source, mode, _label = SIDES[side]
+            result = run_inventory(sources[source], envs[side], counter, mode)
+            if mode == "--list":
+                answers.setdefault(side, machines(result.pop("hostvars")))
+                result["hosts"] = sum(len(v) for v in answers[side].values())
             results[side].append(result)
-            print(f"  {side:6} {result['seconds']:6.2f} s  {result['rss_mb']:6.0f} MB  {result['hosts']:6} hosts  "
-                  f"calls {result['calls']}", file=sys.stderr, flush=True)
-    onprem = totals["hybrid"]  # seeded on-premises nodes; the registered Azure VMs come on top
-    for side in ("ours", "warm"):
-        if answers[side]["other"] and len(answers[side]["other"]) != onprem:
-            raise SystemExit(f"{side}: {len(answers[side]['other'])} on-premises hosts, the fleet has {onprem}")
-    if with_anchor:
-        for kind in ("ec2", "azure"):
-            if answers["anchor"][kind] != answers["ours"][kind]:
-                raise SystemExit(f"anchor and ours disagree on {kind}: {len(answers['anchor'][kind])} vs "
-                                 f"{len(answers['ours'][kind])} ({len(answers['anchor'][kind] ^ answers['ours'][kind])} differ)")
+            print(f"  {side:10} {result['seconds']:6.2f} s  {result['rss_mb']:5.0f} MB  cpu {result['cpu']:5.1f} s "
+                  f"+ lab {result['lab_cpu']:5.1f} s  calls {result['calls']}", file=sys.stderr, flush=True)
+    _check_answers(answers, totals["hybrid"])  # seeded on-premises nodes; registered Azure VMs come on top
     return {"totals": totals, "registered": registered, "seed_seconds": seed_seconds, "results": results,
             "machines": {side: {k: len(v) for k, v in a.items()} for side, a in answers.items()}}
+
+
+def _check_answers(answers: dict, onprem: int) -> None:
+    for side in ("ours", "warm"):
+        if len(answers[side]["other"]) != onprem:
+            raise SystemExit(f"{side}: {len(answers[side]['other'])} on-premises hosts, the fleet has {onprem}")
+    if answers["warm"] != answers["ours"]:
+        raise SystemExit("the cached inventory differs from the fresh one")
+    for kind in ("ec2", "azure") if "anchor" in answers else ():
+        if answers["anchor"][kind] != answers["ours"][kind]:
+            raise SystemExit(f"anchor and ours disagree on {kind}: {len(answers['anchor'][kind])} vs "
+                             f"{len(answers['ours'][kind])}, {len(answers['anchor'][kind] ^ answers['ours'][kind])} differ")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -324,7 +348,12 @@ def _median(rows: list, key: str) -> float:
 
 def _stat(rows: list, key: str, unit: str) -> str:
     values = [row[key] for row in rows]
-    return f"{statistics.median(values):7.2f} {unit} ({min(values):.2f}-{max(values):.2f})"
+    return f"{statistics.median(values):6.1f} {unit} ({min(values):.1f}-{max(values):.1f})"
+
+
+def _work(rows: list) -> float:
+    """CPU seconds of ansible-inventory plus the lab's on its behalf (median): the work, whatever the machine's load."""
+    return statistics.median(row["cpu"] + row["lab_cpu"] for row in rows)
 
 
 def _calls(rows: list) -> str:
@@ -336,28 +365,25 @@ def report(base: dict, large: dict | None) -> None:
     print(f"fleet: {totals['ec2']} EC2 in {totals['accounts']} accounts x {totals['regions']} regions, "
           f"{totals['hybrid'] + base['registered']} hybrid nodes ({base['registered']} of them Azure VMs), "
           f"{totals['azure_vms']} Azure VMs in {totals['azure_subscriptions']} subscriptions; seeded in "
-          f"{base['seed_seconds']:.1f} s")
-    print(f"machines described: {base['machines']}")
-    print(f"{'':28}{'wall (median, spread)':28}{'peak RSS':22}hosts")
-    for side, label in (("anchor", "anchor aws_ec2 x4 + azure_rm x3"), ("ours", "ours, cold"),
-                        ("warm", "ours, warm cache")):
-        rows = results[side]
-        if rows:
-            print(f"{label:32}{_stat(rows, 'seconds', 's'):28}{_stat(rows, 'rss_mb', 'MB'):26}{rows[0]['hosts']}")
-    for side in ("anchor", "ours", "warm"):
-        if results[side]:
-            print(f"API calls, {side}: {_calls(results[side])}")
-    if results["anchor"]:
-        print(f"wall time anchor / ours (cold): {_median(results['anchor'], 'seconds') / _median(results['ours'], 'seconds'):.1f}x"
-              f"   anchor / ours (warm): {_median(results['anchor'], 'seconds') / _median(results['warm'], 'seconds'):.1f}x")
+          f"{base['seed_seconds']:.1f} s; machines described: {base['machines']}")
+    print(f"{'':30}{'wall: median (spread)':24}{'CPU, client + lab':20}{'peak RSS':22}{'hosts':>6}  API calls (lab)")
+    for side, rows in results.items():
+        hosts = rows[0].get("hosts", "")
+        print(f"{SIDES[side][2]:30}{_stat(rows, 'seconds', 's'):24}{_work(rows):7.1f} s{'':12}"
+              f"{_stat(rows, 'rss_mb', 'MB'):22}{hosts:>6}  {_calls(rows)}")
+    if "anchor" in results:
+        anchor = _median(results["anchor"], "seconds")
+        print(f"anchor / ours, wall: cold {anchor / _median(results['ours'], 'seconds'):.1f}x, warm --list "
+              f"{anchor / _median(results['warm'], 'seconds'):.1f}x; CPU work: cold "
+              f"{_work(results['anchor']) / _work(results['ours']):.1f}x")
     if large:
-        small_hosts, large_hosts = results["ours"][0]["hosts"], large["results"]["ours"][0]["hosts"]
-        small_time, large_time = _median(results["ours"], "seconds"), _median(large["results"]["ours"], "seconds")
-        print(f"ours at {large_hosts} hosts: cold {_stat(large['results']['ours'], 'seconds', 's')}, "
-              f"warm {_stat(large['results']['warm'], 'seconds', 's')}, peak RSS "
-              f"{_stat(large['results']['ours'], 'rss_mb', 'MB')}")
-        print(f"growth: {large_hosts / small_hosts:.2f}x hosts -> {large_time / small_time:.2f}x time "
-              f"({1000 * small_time / small_hosts:.2f} s vs {1000 * large_time / large_hosts:.2f} s per 1,000 hosts)")
+        small_rows, large_rows = results["ours"], large["results"]["ours"]
+        small_hosts, large_hosts = small_rows[0]["hosts"], large_rows[0]["hosts"]
+        print(f"ours at {large_hosts} hosts: cold {_stat(large_rows, 'seconds', 's')}, CPU {_work(large_rows):.1f} s, "
+              f"peak RSS {_stat(large_rows, 'rss_mb', 'MB')}; warm --list "
+              f"{_stat(large['results']['warm'], 'seconds', 's')}, --graph {_stat(large['results']['warm_graph'], 'seconds', 's')}")
+        print(f"growth, {large_hosts / small_hosts:.2f}x hosts: wall {_median(large_rows, 'seconds') / _median(small_rows, 'seconds'):.2f}x, "
+              f"CPU work {_work(large_rows) / _work(small_rows):.2f}x")
 
 
 def _child(scale: float, runs: int, with_anchor: bool) -> dict:

@@ -25,7 +25,7 @@ description:
   - The configuration file name must end with C(fleet.yml) or C(fleet.yaml), for example C(prod.fleet.yml).
   - "Documentation: docs/inventory.md of the collection (merge rules, groups, AWX)."
 author:
-  - fleetpatch.ssm maintainers
+  - fleetpatch.ssm maintainers (@fleetpatch)
 requirements:
   - boto3 and botocore (AWS sources)
   - azure-identity and azure-mgmt-compute (Azure source only)
@@ -263,7 +263,6 @@ import json
 from dataclasses import dataclass
 
 try:
-    import boto3
     import botocore.config
     import botocore.exceptions
     import botocore.parsers
@@ -418,55 +417,57 @@ class InventoryModule(AWSInventoryBase):
 
     # ----------------------------------------------------------------------------------------------- read fleet
     def _read_fleet(self) -> Read:
+        """Every configured source, on one pool: AWS accounts first (their chains of calls are the longest)."""
         sources = set(self.get_option("sources"))
-        jobs, failures, expected = [], [], ()
-        aws = azure = None
-        if sources & {"ec2", "ssm"}:
-            aws, aws_jobs, expected = self._aws(sources, failures)
-            jobs += aws_jobs
-        if "azure" in sources and self._subscriptions:
-            azure = self._azure()
+        jobs, errors, failures = [], (), []
+        aws = self._aws_collector(sources, failures) if sources & {"ec2", "ssm"} else None
+        if aws:
+            jobs += self._account_jobs(aws, failures)
+            errors += self._aws_errors()
+        azure = self._azure() if "azure" in sources and self._subscriptions else None
+        if azure:
             jobs += azure.jobs()
-            expected += self._azure_errors()
-        failures += run_jobs(jobs, self.get_option("max_workers"), expected)
+            errors += self._azure_errors()
+        failures += run_jobs(jobs, self.get_option("max_workers"), errors)
         read_sources = Sources(aws.ec2 if aws else [], aws.ssm if aws else [], azure.vms if azure else [],
                                aws.ec2_listed if aws else set(), "ec2" in sources)
         names = {account_id: account.name for account_id, account in (aws.accounts if aws else {}).items()}
         return Read(read_sources, names, failures)
 
-    def _aws(self, sources, failures):
-        """The AWS collector, its first jobs, and the errors that mean "this part failed"."""
+    def _aws_collector(self, sources, failures):
+        """The AWS collector on one session built from the standard AWS options (amazon.aws's connection info)."""
         self.require_aws_sdk()
         self._set_frozen_credentials()
         region, endpoint_url, params = get_aws_connection_info(self)
-        home_region = region or (self.get_option("regions") or ["us-east-1"])[0]
-        profile = params.pop("profile_name", None)
-        verify = params.pop("verify", None)
+        self._home_region = region or (self.get_option("regions") or ["us-east-1"])[0]
+        profile, verify, aws_config = (params.pop(key, None) for key in ("profile_name", "verify", "aws_config"))
         config = botocore.config.Config(retries={"mode": "standard", "max_attempts": self.get_option("max_attempts")},
                                         max_pool_connections=self.get_option("max_workers"),
                                         user_agent_extra="fleetpatch.ssm-fleet-inventory")
-        if params.get("aws_config"):
-            config = config.merge(params.pop("aws_config"))
+        if aws_config:
+            config = config.merge(aws_config)
         credentials = dict(params, **self._frozen_credentials)
         credentials.pop("profile_name", None)
-        session = fleet_aws.make_session(boto3, credentials, None if self._frozen_credentials else profile)
-        clients = fleet_aws.AwsClients(session, endpoint_url, config, verify)
-        collector = fleet_aws.AwsCollector(
-            clients, home_region, self.get_option("regions"), sources,
-            fleet_aws.ec2_filters(self.get_option("ec2_filters")), fleet_aws.ssm_filters(self.get_option("ssm_filters")))
-        # The SDK's answers for "this part of AWS did not answer": service errors after the retries, connection
-        # errors, and a reply that is not the service's (a proxy's or load balancer's error page).
-        expected = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError,
-                    botocore.parsers.ResponseParserError)
-        return collector, self._account_jobs(collector, clients, home_region, expected, failures), expected
+        session = fleet_aws.make_session(credentials, None if self._frozen_credentials else profile)
+        return fleet_aws.AwsCollector(
+            fleet_aws.AwsClients(session, endpoint_url, config, verify), self._home_region, self.get_option("regions"),
+            sources, fleet_aws.ec2_filters(self.get_option("ec2_filters")),
+            fleet_aws.ssm_filters(self.get_option("ssm_filters")))
 
-    def _account_jobs(self, collector, clients, home_region, expected, failures):
+    @staticmethod
+    def _aws_errors():
+        """The SDK's answers for "this part of AWS did not answer": service errors after the retries, connection
+        errors, and a reply that is not the service's (a proxy's or load balancer's error page)."""
+        return (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError,
+                botocore.parsers.ResponseParserError)
+
+    def _account_jobs(self, collector, failures):
         """The current account first (no role needed), then the listed accounts, then the organization's."""
         jobs = []
         if self.get_option("include_current_account") or self._organization:
             try:
-                account_id, _partition = fleet_aws.current_account(clients.client("sts", home_region))
-            except expected as error:  # the roles may still work: report, go on
+                account_id = fleet_aws.current_account(collector.clients.client("sts", self._home_region))[0]
+            except self._aws_errors() as error:  # the roles may still work: report, go on
                 failures.append(JobFailure("current credentials (GetCallerIdentity)", error))
             else:
                 if self.get_option("include_current_account"):

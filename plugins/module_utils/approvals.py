@@ -36,7 +36,8 @@ dependency is listed at another version is blocked ("Failed"), so an approved pa
 upgrade fails loudly instead of upgrading it. Servers with the same list share one file and one command.
 
 Verification compares SSM Inventory before and after the install: every approved package at its approved
-version, and no other package changed, appeared or disappeared.
+version, no other installed package changed or disappeared; packages that appear are the approved ones'
+dependencies (a kernel meta package's new kernel image) and are listed, failing it only when asked to.
 
 Ubuntu soak (ours, not AWS's: AWS supports no approval delay on Ubuntu): the first time each candidate version
 is seen by a review is kept in a small YAML file; a soak approval approves the candidates first seen at least N
@@ -422,9 +423,15 @@ def install_batches(index: ReviewIndex, resolved: dict, approval_id: str, pin: b
 
 # ---------------------------------------------------------------------------------------------- verification
 
-def verify_server(instance_id: str, family, approved: list, before: dict, after: dict) -> dict:
+def verify_server(instance_id: str, family, approved: list, before: dict, after: dict,
+                  allow_new_packages: bool = True) -> dict:
     """Every approved package at its approved version, and no other package changed (SSM Inventory before and
-    after). `approved`: [{package, version}]; `before` / `after`: {package key: version} (review.py)."""
+    after). `approved`: [{package, version}]; `before` / `after`: {package key: version} (review.py).
+
+    A package that was not installed before and is now can only be a dependency of an approved one (the install
+    lists nothing else, and every other reviewed package is pinned): a kernel meta package brings its new kernel
+    image, for example. Such packages are listed as `new_packages`; they fail the verification only when
+    `allow_new_packages` is false. A package that was installed and changed or disappeared always fails it."""
     expected = {package_key(item["package"], family): item for item in approved}
     results, wrong = [], []
     for key, item in sorted(expected.items()):
@@ -433,11 +440,14 @@ def verify_server(instance_id: str, family, approved: list, before: dict, after:
         results.append({"package": item["package"], "version": item["version"], "found": found, "ok": ok})
         if not ok:
             wrong.append(item["package"])
-    unapproved = [{"package": key, "before": before.get(key), "after": after.get(key)}
-                  for key in sorted(set(before) | set(after))
-                  if key not in expected and before.get(key) != after.get(key)]
-    return {"instance_id": instance_id, "status": "verified" if not wrong and not unapproved else "mismatch",
-            "approved": results, "not_at_approved_version": wrong, "unapproved_changes": unapproved}
+    changed = [{"package": key, "before": before.get(key), "after": after.get(key)}
+               for key in sorted(set(before) | set(after))
+               if key not in expected and before.get(key) != after.get(key)]
+    new = [change for change in changed if change["before"] is None]
+    unapproved = [change for change in changed if change["before"] is not None]
+    verified = not wrong and not unapproved and (allow_new_packages or not new)
+    return {"instance_id": instance_id, "status": "verified" if verified else "mismatch", "approved": results,
+            "not_at_approved_version": wrong, "unapproved_changes": unapproved, "new_packages": new}
 
 
 # ---------------------------------------------------------------------------------------------- Ubuntu soak
@@ -446,27 +456,36 @@ def platform_label(server: dict) -> str:
     return f"{server.get('platform_name') or '?'} {server.get('platform_version') or '?'}"
 
 
-def record_first_seen(first_seen: dict, index: ReviewIndex, seen_at: datetime.datetime) -> dict:
-    """The first-seen document with every candidate of the review added (known ones keep their date)."""
+def scan_time(server: dict, index: ReviewIndex) -> datetime.datetime:
+    """When AWS scanned the server for the review (its report's end), else when the review was written."""
+    return parse_time(server.get("operation_end_time") or index.review["created_at"])
+
+
+def record_first_seen(first_seen: dict, index: ReviewIndex) -> dict:
+    """The first-seen document with every candidate of the review added at its scan time (known ones keep theirs).
+    Times are AWS's (the scans'), so that the soak counts days on the clock that dates the releases."""
     versions = {platform: {package: dict(seen) for package, seen in packages.items()}
                 for platform, packages in ((first_seen or {}).get("versions") or {}).items()}
     for server in index.servers.values():
-        packages = versions.setdefault(platform_label(server), {})
+        packages, seen_at = versions.setdefault(platform_label(server), {}), utc_text(scan_time(server, index))
         for entry in server.get("missing") or []:
-            packages.setdefault(entry["package"], {}).setdefault(entry["candidate_version"], utc_text(seen_at))
+            known = packages.setdefault(entry["package"], {})
+            earlier = known.get(entry["candidate_version"])
+            if earlier is None or parse_time(earlier) > parse_time(seen_at):
+                known[entry["candidate_version"]] = seen_at
     return {"kind": FIRST_SEEN_KIND, "versions": versions}
 
 
-def soaked(first_seen: dict, days: int, now: datetime.datetime, families=("UBUNTU",)):
+def soaked(first_seen: dict, index: ReviewIndex, days: int, families=("UBUNTU",)):
     """accept(server, entry) for generate_approval: a server of `families` whose candidate was first seen at least
-    `days` days ago."""
+    `days` days before this review's scan of the server."""
     versions = first_seen.get("versions") or {}
-    limit = now - datetime.timedelta(days=days)
+    soak = datetime.timedelta(days=days)
 
     def accept(server: dict, entry: dict) -> bool:
         if server.get("os_family") not in families:
             return False
         seen = versions.get(platform_label(server), {}).get(entry["package"], {}).get(entry["candidate_version"])
-        return seen is not None and parse_time(seen) <= limit
+        return seen is not None and parse_time(seen) + soak <= scan_time(server, index)
 
     return accept

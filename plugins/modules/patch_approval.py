@@ -71,9 +71,9 @@ options:
         elements: str
       soak_days:
         description:
-          - Approve only candidates first seen by a review at least this many days ago, on servers of
-            O(generate.soak_os_families) (the collection's "approve after N days" for Ubuntu, which AWS does not
-            support there).
+          - Approve only candidates first seen by a review at least this many days before this review's scan of the
+            server, on servers of O(generate.soak_os_families) (the collection's "approve after N days" for Ubuntu,
+            which AWS does not support there). Days are counted on AWS's clock (the scans' end times).
           - The first-seen dates are kept in O(history_dir)C(/soak/first-seen.yml); every call with
             O(generate.soak_days) adds the review's candidates to it.
         type: int
@@ -247,21 +247,21 @@ def dump(document: dict, comment: str) -> str:
     return f"# {comment}\n" + yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=120)
 
 
-def soak_filter(module, index, spec: dict, now: datetime.datetime):
+def soak_filter(module, index, spec: dict):
     """accept() of the soak, after adding the review's candidates to the first-seen state."""
     path = os.path.join(module.params["history_dir"], FIRST_SEEN_FILE)
     first_seen = read_yaml(path, "the soak state")[1] if os.path.exists(path) else {}
-    updated = approvals.record_first_seen(first_seen, index, now)
+    updated = approvals.record_first_seen(first_seen, index)
     if updated != first_seen and not module.check_mode:
         write_replacing(path, dump(updated, "fleetpatch.ssm: when each candidate version was first seen by a review "
                                             "(Ubuntu soak; the collection's, not AWS's)"))
-    return approvals.soaked(updated, spec["soak_days"], now, tuple(spec["soak_os_families"]))
+    return approvals.soaked(updated, index, spec["soak_days"], tuple(spec["soak_os_families"]))
 
 
 def generate(module, index, now: datetime.datetime):
     """The approvals file's text generated from the review, written unless the file exists (None then)."""
     spec, path = module.params["generate"], module.params["approval"]
-    accept = soak_filter(module, index, spec, now) if spec["soak_days"] is not None else None
+    accept = soak_filter(module, index, spec) if spec["soak_days"] is not None else None
     if os.path.exists(path):
         module.warn(f"{path} exists: it is checked as it is, not generated again")
         return None

@@ -60,6 +60,13 @@ options:
   installed_before:
     description: Per instance ID, RV(servers[].installed) of an earlier call (before the install).
     type: dict
+  allow_new_packages:
+    description:
+      - With O(expected), whether packages that were not installed before and are now (dependencies of the expected
+        ones, such as the new kernel image of a kernel meta package) still let a node be V(verified). They are
+        listed in C(new_packages) either way.
+    type: bool
+    default: true
   inventory_not_before:
     description:
       - An ISO 8601 time (the install's end). A node whose inventory was gathered earlier is reported
@@ -186,7 +193,8 @@ verification:
   description:
     - Per node of O(expected) - C(status) V(verified), V(mismatch) or V(inventory_stale); C(approved) (each
       expected package with the version C(found)); C(not_at_approved_version); C(unapproved_changes) (packages not
-      expected whose version changed, appeared or disappeared, with C(before) and C(after)).
+      expected that were installed and changed version or disappeared, with C(before) and C(after));
+      C(new_packages) (packages that appeared, see O(allow_new_packages)).
   returned: with O(expected)
   type: list
   elements: dict
@@ -273,7 +281,8 @@ def verification(servers: list, params: dict) -> list:
             results.append({"instance_id": instance_id, "status": STALE, "inventory_capture_time": captured})
             continue
         results.append(verify_server(instance_id, server["os_family"], approved,
-                                     params["installed_before"][instance_id], server["installed"]))
+                                     params["installed_before"][instance_id], server["installed"],
+                                     params["allow_new_packages"]))
     return results
 
 
@@ -309,6 +318,7 @@ def main():
             return_installed=dict(type="bool", default=False),
             expected=dict(type="dict"),
             installed_before=dict(type="dict"),
+            allow_new_packages=dict(type="bool", default=True),
             inventory_not_before=dict(type="str"),
         ),
         mutually_exclusive=[("instance_ids", "patch_group")],

@@ -4,8 +4,9 @@
 
 """The AWS half of the fleet inventory: which accounts and regions to read, and what EC2 and SSM say there.
 
-`AwsCollector(clients, accounts, ...)` gives the jobs (fleet_jobs) that read every account and region; their results
-land in `collector.ec2` and `collector.ssm` (records as plain JSON-able dicts, see `ec2_record` / `ssm_record`).
+`AwsCollector.add_account(account)` (and `organization_job`) give the jobs (fleet_jobs) that read an account in its
+regions; their results land in `collector.ec2` and `collector.ssm` (plain JSON-able records: `ec2_record`,
+`ssm_record`).
 
 AWS rules followed (API references of STS, Organizations, EC2 and SSM):
 * AssumeRole: RoleSessionName 2-64 characters of [\\w+=,.@-]; ExternalId when the role's trust policy asks for one.
@@ -30,6 +31,11 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Iterable
 from typing import Optional
+
+try:
+    import boto3
+except ImportError:
+    pass  # the plugin reports missing SDKs (AWSInventoryBase.require_aws_sdk) before any AWS source is read
 
 from .fleet_jobs import Job
 
@@ -270,7 +276,7 @@ class AwsCollector:
 
     def __init__(self, clients: AwsClients, home_region: str, regions: Iterable[str], sources: Iterable[str],
                  instance_filters: list, node_filters: list) -> None:
-        self._clients = clients
+        self.clients = clients
         self._home_region = home_region
         self._regions = tuple(regions or ())
         self._sources = tuple(source for source in ("ec2", "ssm") if source in set(sources))
@@ -290,7 +296,7 @@ class AwsCollector:
         if account.role_arn is None:
             return self._region_step(account)
         return [Job(account.label("assume role", account.role_arn),
-                    lambda: assume_role(self._clients.client("sts", self._home_region), account),
+                    lambda: assume_role(self.clients.client("sts", self._home_region), account),
                     lambda credentials: self._assumed(account, credentials))]
 
     def organization_job(self, role_name: str, external_id: Optional[str], exclude: Iterable[str],
@@ -307,7 +313,7 @@ class AwsCollector:
             return jobs
 
         return Job("organization accounts (ListAccounts)",
-                   lambda: active_organization_accounts(self._clients.client("organizations", self._home_region)),
+                   lambda: active_organization_accounts(self.clients.client("organizations", self._home_region)),
                    accounts_found)
 
     def _assumed(self, account: Account, credentials: dict) -> list[Job]:
@@ -320,7 +326,7 @@ class AwsCollector:
         if regions:
             return self._region_jobs(account, regions)
         return [Job(account.label("enabled regions (DescribeRegions)"),
-                    lambda: enabled_regions(self._clients.client("ec2", self._home_region, account.credentials)),
+                    lambda: enabled_regions(self.clients.client("ec2", self._home_region, account.credentials)),
                     lambda found: self._region_jobs(account, found))]
 
     def _region_jobs(self, account: Account, regions: Iterable[str]) -> list[Job]:
@@ -335,7 +341,7 @@ class AwsCollector:
     # -- sources (clients are made by the workers: making one is CPU work the scheduling thread need not wait for)
     def _ec2_job(self, account: Account, region: str) -> Job:
         def listing() -> list[dict]:
-            ec2 = self._clients.client("ec2", region, account.credentials)
+            ec2 = self.clients.client("ec2", region, account.credentials)
             return describe_instances(ec2, self._instance_filters, account.account_id, region)
 
         def listed(records: list) -> None:
@@ -346,7 +352,7 @@ class AwsCollector:
 
     def _ssm_job(self, account: Account, region: str) -> Job:
         def listing() -> list[dict]:
-            ssm = self._clients.client("ssm", region, account.credentials)
+            ssm = self.clients.client("ssm", region, account.credentials)
             return describe_managed_nodes(ssm, self._node_filters, account.account_id, region)
 
         def listed(records: list) -> list[Job]:
@@ -361,7 +367,7 @@ class AwsCollector:
 
         node_id = record["instance_id"]
         return Job(account.label(region, "ssm", f"tags of {node_id} (left out: its patch group is unknown)"),
-                   lambda: managed_instance_tags(self._clients.client("ssm", region, account.credentials), node_id),
+                   lambda: managed_instance_tags(self.clients.client("ssm", region, account.credentials), node_id),
                    tagged)
 
 
@@ -375,8 +381,8 @@ def valid_account_id(value: str) -> bool:
     return bool(_ACCOUNT_ID.match(str(value)))
 
 
-def make_session(boto3_module, credentials: dict, profile: Optional[str]):
+def make_session(credentials: dict, profile: Optional[str]):
     """The base boto3 session: a profile, explicit keys, or boto3's default chain."""
     if profile:
-        return boto3_module.session.Session(profile_name=profile)
-    return boto3_module.session.Session(**{k: v for k, v in credentials.items() if v})
+        return boto3.session.Session(profile_name=profile)
+    return boto3.session.Session(**{k: v for k, v in credentials.items() if v})

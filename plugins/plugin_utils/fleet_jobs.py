@@ -72,9 +72,9 @@ def run_jobs(jobs: Iterable[Job], max_workers: int, expected_errors: tuple) -> l
             while ready and len(running) < max_workers:
                 job = ready.popleft()
                 running[pool.submit(job.call)] = (next(order), job)
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            done = wait(running, return_when=FIRST_COMPLETED).done
             for future in sorted(done, key=lambda finished: running[finished][0]):
-                _, job = running.pop(future)
+                job = running.pop(future)[1]
                 try:
                     result = future.result()
                 except expected_errors as error:

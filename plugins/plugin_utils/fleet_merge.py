@@ -183,7 +183,7 @@ def merge(sources: Sources, match_rules: Iterable[str], id_tag_keys: Iterable[st
     pairs, notes = pair_hybrid_nodes(hybrid, list(sources.azure), match_rules, id_tag_keys)
     for note in notes:
         on_note(note)
-    paired_vms = {vm["id"] for vm, _ in pairs.values()}
+    paired_vms = {vm["id"] for vm, _rule in pairs.values()}
     for node in readable:
         vm, rule = pairs.get(node["instance_id"], (None, None))
         machines.append(Machine(ssm=node, azure=vm, matched_by=rule))

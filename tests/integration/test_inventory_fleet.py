@@ -20,6 +20,7 @@ import tempfile
 import uuid
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import boto3
 import pytest
@@ -145,83 +146,91 @@ def full(lab, registered, tmp_path_factory):
     cache_dir = tmp_path_factory.mktemp("inventory-cache")
     config = write_config(tmp_path_factory.mktemp("inventory"), cache=True, cache_plugin="ansible.builtin.jsonfile",
                           cache_connection=str(cache_dir))
-    return config, run_inventory(lab, config)
+    return SimpleNamespace(config=config, inventory=run_inventory(lab, config))
+
+
+class Spec:
+    """The reference fleet as its spec describes it: machine groups (with account and region) and Azure VMs."""
+
+    def __init__(self, reference: dict) -> None:
+        self.groups = {kind: [dict(group, account=account, region=region)
+                              for account, regions in reference["fleet"].items()
+                              for region, layout in regions.items() for group in layout[kind]]
+                       for kind in ("ec2", "hybrid")}
+        self.vms = [dict(vm, subscription=sub["id"]) for sub in reference["azure"]["subscriptions"] for vm in sub["vms"]]
+
+    def count(self, kinds=("ec2", "hybrid"), **match) -> int:
+        """AWS machines of `kinds` whose group matches every key of `match` (platform, account, region...)."""
+        return sum(g["count"] for kind in kinds for g in self.groups[kind] if all(g[k] == v for k, v in match.items()))
+
+    def vm_count(self, **match) -> int:
+        return sum(1 for vm in self.vms if all(vm[k] == v for k, v in match.items()))
 
 
 # ----------------------------------------------------------------------------------------------- the fleet
 
 def test_every_machine_once_in_its_patch_group_os_cloud_account_and_region(full, reference, registered):
-    _, inventory = full
-    ec2 = [(a, r, g) for a, regions in reference["fleet"].items() for r, layout in regions.items() for g in layout["ec2"]]
-    hybrid = [(a, r, g) for a, regions in reference["fleet"].items() for r, layout in regions.items()
-              for g in layout["hybrid"]]
-    vms = [(sub, vm) for sub in reference["azure"]["subscriptions"] for vm in sub["vms"]]
-    machines = sum(g["count"] for _, _, g in ec2 + hybrid) + len(vms)
+    inventory, spec = full.inventory, Spec(reference)
 
-    assert len(inventory.hostvars) == machines  # the 3 registered VMs are not counted twice
-    assert inventory.count("cloud_aws") == sum(g["count"] for _, _, g in ec2)
-    assert inventory.count("cloud_onprem") == sum(g["count"] for _, _, g in hybrid)
-    assert inventory.count("cloud_azure") == len(vms)  # every page of the lab's 10-VM pages
+    assert len(inventory.hostvars) == spec.count() + len(spec.vms)  # the registered VMs are not counted twice
+    assert inventory.count("cloud_aws") == spec.count(["ec2"])
+    assert inventory.count("cloud_onprem") == spec.count(["hybrid"])
+    assert inventory.count("cloud_azure") == len(spec.vms)  # every page of the lab's 10-VM pages
     patch_groups = Counter()
-    for _, _, group in ec2 + hybrid:
+    for group in spec.groups["ec2"] + spec.groups["hybrid"]:
         patch_groups[group["patch_group"]] += group["count"]
-    patch_groups.update(vm["tags"].get("PatchGroup") for _, vm in vms)
+    patch_groups.update(vm["tags"].get("PatchGroup") for vm in spec.vms)
     assert {pg: inventory.count(pg.replace("-", "_") if pg else "no_patch_group") for pg in patch_groups} == patch_groups
     for account in (MANAGEMENT, PRODUCTION, NONPRODUCTION):
-        expected = sum(g["count"] for a, _, g in ec2 + hybrid if a == account) + (len(registered) if account == MANAGEMENT else 0)
-        assert inventory.count(f"account_{account}") == expected
-    for sub, sub_vms in ((s["id"], s["vms"]) for s in reference["azure"]["subscriptions"]):
-        assert inventory.count("subscription_" + sub.replace("-", "_")) == len(sub_vms)
-    windows = sum(g["count"] for _, _, g in ec2 + hybrid if g["platform"].startswith("windows")) + \
-        sum(1 for _, vm in vms if vm["platform"].startswith("windows"))
-    assert inventory.count("os_windows") == windows
-    assert inventory.count("os_ubuntu_22_04") == sum(g["count"] for _, _, g in ec2 + hybrid if g["platform"] == "ubuntu-22.04") + \
-        sum(1 for _, vm in vms if vm["platform"] == "ubuntu-22.04")
-    assert inventory.count("region_us_east_1") == sum(g["count"] for _, r, g in ec2 + hybrid if r == "us-east-1")
-    assert inventory.count("location_northeurope") == sum(1 for _, vm in vms if vm["location"] == "northeurope")
+        on_top = len(registered) if account == MANAGEMENT else 0  # the registered VMs' nodes are there
+        assert inventory.count(f"account_{account}") == spec.count(account=account) + on_top
+    for subscription in reference["azure"]["subscriptions"]:
+        assert inventory.count("subscription_" + subscription["id"].replace("-", "_")) == len(subscription["vms"])
+    for platform, group in (("windows-2016", "os_windows_2016"), ("windows-2022", "os_windows_2022"),
+                            ("ubuntu-22.04", "os_ubuntu_22_04"), ("amzn-2", "os_amazon_linux_2")):
+        assert inventory.count(group) == spec.count(platform=platform) + spec.vm_count(platform=platform)
+    assert inventory.count("region_us_east_1") == spec.count(region="us-east-1")
+    assert inventory.count("location_northeurope") == spec.vm_count(location="northeurope")
 
 
 def test_ping_status_groups_match_the_lab(full, lab, registered):
-    _, inventory = full
     summary = json.loads((lab.state_dir / "fleet-summary.json").read_text())["totals"]
 
-    assert inventory.count("ssm_connectionlost") == summary["offline"]
-    assert inventory.count("ssm_managed") == summary["nodes"] + len(registered)
-    assert inventory.count("ssm_unmanaged") == summary["azure_vms"] - len(registered)
+    assert full.inventory.count("ssm_connectionlost") == summary["offline"]
+    assert full.inventory.count("ssm_managed") == summary["nodes"] + len(registered)
+    assert full.inventory.count("ssm_unmanaged") == summary["azure_vms"] - len(registered)
 
 
 def test_each_registered_azure_vm_is_one_host_with_both_clouds_facts(full, registered, reference):
-    _, inventory = full
-    vm_ids = {vm["name"]: vm["vm_id"] for sub in reference["azure"]["subscriptions"] for vm in sub["vms"]}
+    hostvars = full.inventory.hostvars
+    vm_ids = {vm["name"]: vm["vm_id"] for vm in Spec(reference).vms}
 
     for name, (node_id, rule) in registered.items():
-        host = inventory.hostvars[name]
+        host = hostvars[name]
         assert (host["fleet_id"], host["fleet_matched_by"], host["fleet_cloud"]) == (node_id, rule, "azure")
         assert host["fleet_sources"] == ["ssm", "azure"]
         assert (host["fleet_account_id"], host["fleet_region"]) == (MANAGEMENT, "eu-west-1")
         assert host["ansible_host"] == "10.200.0.10"
-        assert not any(h["fleet_id"] in (node_id, vm_ids[name]) for n, h in inventory.hostvars.items() if n != name)
+        assert not any(h["fleet_id"] in (node_id, vm_ids[name]) for n, h in hostvars.items() if n != name)
 
 
 def test_a_play_targets_a_patch_group_of_the_inventory(full, lab, tmp_path):
-    config, inventory = full
     playbook = tmp_path / "prod_sensitive.yml"
     playbook.write_text(yaml.safe_dump([{
         "name": "Hosts of one patch group", "hosts": "prod_sensitive", "gather_facts": False,
         "tasks": [{"name": "In its patch group",
                    "ansible.builtin.assert": {"that": ["fleet_patch_group == 'prod-sensitive'"], "quiet": True}}]}]))
 
-    result = harness.run_playbook(lab.env, playbook, inventory=config,
+    result = harness.run_playbook(lab.env, playbook, inventory=full.config,
                                   env={"AZURE_SUBSCRIPTION_ID": ",".join(lab.env["AZURE_SUBSCRIPTION_IDS"].split())})
 
     assert result.rc == 0, result.summary
-    assert set(result.stats) == inventory.members("prod_sensitive")
+    assert set(result.stats) == full.inventory.members("prod_sensitive")
     assert all(stats["ok"] == 1 for stats in result.stats.values())
 
 
 def test_graph_shows_the_group_tree(full, lab):
-    config, _ = full
-    proc = subprocess.run([str(ANSIBLE_INVENTORY), "-i", str(config), "--graph", "patch_groups"],
+    proc = subprocess.run([str(ANSIBLE_INVENTORY), "-i", str(full.config), "--graph", "patch_groups"],
                           env=inventory_env(lab), capture_output=True, text=True, timeout=300, check=True)
 
     children = {line.strip() for line in proc.stdout.splitlines() if line.startswith("  |--@")}
@@ -232,16 +241,15 @@ def test_graph_shows_the_group_tree(full, lab):
 # ------------------------------------------------------------------------------------------------ the cache
 
 def test_a_cache_hit_makes_no_call_at_all(full, lab):
-    config, first = full
     control = LabClient(lab.env["FLEETLAB_CONTROL_URL"])
     control.post("/calls/reset")
     # Every HTTP(S) request of the second run would go to a proxy that refuses connections.
     dead_network = {"HTTP_PROXY": f"http://{DEAD}", "HTTPS_PROXY": f"http://{DEAD}", "NO_PROXY": "",
                     "http_proxy": f"http://{DEAD}", "https_proxy": f"http://{DEAD}", "no_proxy": ""}
 
-    cached = run_inventory(lab, config, env=dead_network)
+    cached = run_inventory(lab, full.config, env=dead_network)
 
-    assert cached.hostvars == first.hostvars
+    assert cached.hostvars == full.inventory.hostvars
     assert control.get("/calls")["calls"] == []
     assert "could not be read" not in cached.warnings
 

@@ -327,7 +327,9 @@ def test_an_account_or_region_that_fails_is_named_and_the_others_are_applied(lab
     assert result.rc != 0
     message = result.task("Fail naming the accounts and regions where the policy could not be applied").result["msg"]
     assert "wrong-credentials (999999999999) (Check that the current credentials are the account's:" in message
-    assert f"crowded ({crowded}) us-east-1 (Baselines, one per operating system and patch group:" in message
+    # The loop's first failed item and AWS's error, not "One or more items failed".
+    assert f"crowded ({crowded}) us-east-1 (Baselines, one per operating system and patch group: al2023-app: " in message
+    assert "ResourceLimitExceededException" in message
     assert "healthy" not in message and f"crowded ({crowded}) eu-west-1" not in message
     for account_id, region in ((healthy, "eu-west-1"), (crowded, "eu-west-1")):
         account = open_account(lab, account_id, region)

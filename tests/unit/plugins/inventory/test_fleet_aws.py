@@ -142,14 +142,19 @@ def test_without_regions_each_account_reads_its_enabled_regions():
     assert collector.ec2_listed == {("123456789012", "eu-west-1"), ("123456789012", "us-east-1")}
 
 
+def org_account(account_id, name, **state):
+    return {"Id": account_id, "Name": name, "Arn": f"arn:aws:organizations::123456789012:account/o-1/{account_id}",
+            **state}
+
+
 def test_organization_accounts_active_not_excluded_each_once():
     clients = StubbedClients()
     clients.stub("organizations").add_response("list_accounts", {"Accounts": [
-        {"Id": "123456789012", "Name": "management", "Arn": "arn:aws:organizations::123456789012:account/o-1/123456789012", "State": "ACTIVE"},
-        {"Id": "234567890123", "Name": "production", "Arn": "arn:aws:organizations::123456789012:account/o-1/234567890123", "State": "ACTIVE"},
-        {"Id": "345678901234", "Name": "closed", "Arn": "arn:aws:organizations::123456789012:account/o-1/345678901234", "State": "SUSPENDED", "Status": "SUSPENDED"},
-        {"Id": "456789012345", "Name": "legacy", "Arn": "arn:aws:organizations::123456789012:account/o-1/456789012345", "Status": "ACTIVE"},
-        {"Id": "567890123456", "Name": "sandbox", "Arn": "arn:aws:organizations::123456789012:account/o-1/567890123456", "State": "ACTIVE"},
+        org_account("123456789012", "management", State="ACTIVE"),
+        org_account("234567890123", "production", State="ACTIVE"),
+        org_account("345678901234", "closed", State="SUSPENDED", Status="SUSPENDED"),
+        org_account("456789012345", "legacy", Status="ACTIVE"),  # before AWS added State
+        org_account("567890123456", "sandbox", State="ACTIVE"),
     ]}, {"MaxResults": 20})
     sts = clients.stub("sts")
     for account_id, key in (("234567890123", "ASIAPROD000000000001"), ("456789012345", "ASIALEGACY0000000001")):

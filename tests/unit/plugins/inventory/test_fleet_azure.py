@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from types import SimpleNamespace
 from urllib.parse import parse_qs
 from urllib.parse import urlparse
 
@@ -87,50 +88,50 @@ def collect(arm, subscriptions, max_attempts=3):
     collector = fleet_azure.AzureCollector(credential, ENDPOINT, subscriptions, max_attempts,
                                            transport=RequestsTransport(session=session, session_owner=False))
     failures = run_jobs(collector.jobs(), 2, (AzureError,))
-    return collector, [str(f) for f in failures], credential
+    return SimpleNamespace(vms=collector.vms, failures=[str(f) for f in failures], credential=credential)
 
 
 def test_every_page_of_every_subscription_with_power_state_in_the_listing():
     arm = Arm({PROD: [arm_vm(PROD, f"vm-{n}", "deallocated" if n == 4 else "running") for n in range(5)]})
 
-    collector, failures, credential = collect(arm, [(PROD, "azure-prod")])
+    read = collect(arm, [(PROD, "azure-prod")])
 
-    assert failures == []
-    assert [(vm["name"], vm["power_state"]) for vm in collector.vms] == [
+    assert read.failures == []
+    assert [(vm["name"], vm["power_state"]) for vm in read.vms] == [
         ("vm-0", "running"), ("vm-1", "running"), ("vm-2", "running"), ("vm-3", "running"), ("vm-4", "deallocated")]
     assert len(arm.requests) == 3  # 5 VMs, pages of 2: one call per page, none per VM
     assert all("statusOnly=true" in r.url for r in arm.requests)
     assert {r.headers["Authorization"] for r in arm.requests} == {"Bearer token"}
-    assert credential.scopes[0] == ("https://management.azure.com/.default",)
-    vm = collector.vms[0]
+    assert read.credential.scopes[0] == ("https://management.azure.com/.default",)
+    vm = read.vms[0]
     assert (vm["resource_group"], vm["subscription_id"], vm["subscription_name"]) == ("RG-App", PROD, "azure-prod")
 
 
 def test_a_subscription_that_cannot_be_read_fails_alone():
     arm = Arm({PROD: [arm_vm(PROD, "vm-1")]})
 
-    collector, failures, _ = collect(arm, [(PROD, "azure-prod"), (GONE, GONE)])
+    read = collect(arm, [(PROD, "azure-prod"), (GONE, GONE)])
 
-    assert [vm["name"] for vm in collector.vms] == ["vm-1"]
-    assert len(failures) == 1
-    assert failures[0].startswith(f"azure subscription {GONE}: (SubscriptionNotFound)")
+    assert [vm["name"] for vm in read.vms] == ["vm-1"]
+    assert len(read.failures) == 1
+    assert read.failures[0].startswith(f"azure subscription {GONE}: (SubscriptionNotFound)")
 
 
 def test_throttling_is_retried_within_max_attempts():
     arm = Arm({PROD: [arm_vm(PROD, "vm-1")]}, throttle_first=1)
 
-    collector, failures, _ = collect(arm, [(PROD, "azure-prod")], max_attempts=2)
+    read = collect(arm, [(PROD, "azure-prod")], max_attempts=2)
 
-    assert failures == []
-    assert [vm["name"] for vm in collector.vms] == ["vm-1"]
+    assert read.failures == []
+    assert [vm["name"] for vm in read.vms] == ["vm-1"]
 
 
 def test_throttling_beyond_max_attempts_is_a_failure():
     arm = Arm({PROD: [arm_vm(PROD, "vm-1")]}, throttle_first=2)
 
-    _, failures, _ = collect(arm, [(PROD, "azure-prod")], max_attempts=2)
+    read = collect(arm, [(PROD, "azure-prod")], max_attempts=2)
 
-    assert len(failures) == 1 and "TooManyRequests" in failures[0]
+    assert len(read.failures) == 1 and "TooManyRequests" in read.failures[0]
 
 
 @pytest.mark.parametrize("authority, explicit, expected", [

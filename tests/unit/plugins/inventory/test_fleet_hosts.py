@@ -16,7 +16,7 @@ from ansible_collections.fleetpatch.ssm.tests.unit.plugins.inventory.fleet_recor
 from ansible_collections.fleetpatch.ssm.tests.unit.plugins.inventory.fleet_records import sources
 from ansible_collections.fleetpatch.ssm.tests.unit.plugins.inventory.fleet_records import vm
 
-DEFAULT_NAMES = ["name", "instance_id", "vm_id"]
+DEFAULT_NAMES = ("name", "instance_id", "vm_id")
 VM_ID = "e0ed29a8-b1f4-4079-86d0-989085dc6ef6"
 
 
@@ -25,7 +25,7 @@ def facts_of(srcs):
 
 
 def names(srcs, preferences=DEFAULT_NAMES):
-    return {facts["fleet_id"]: host for host, facts in fleet_hosts.assign_hostnames(facts_of(srcs), preferences)}
+    return {facts["fleet_id"]: host for host, facts in fleet_hosts.assign_hostnames(facts_of(srcs), list(preferences))}
 
 
 def test_default_names_are_what_each_machine_is_called_where_it_lives():

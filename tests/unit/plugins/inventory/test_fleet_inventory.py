@@ -142,8 +142,8 @@ def test_the_cache_is_refreshed_on_request_and_ignored_for_another_query(run, tm
 
 
 def failure():
-    error = botocore.exceptions.ClientError({"Error": {"Code": "AccessDenied", "Message": "not authorized"}},
-                                           "AssumeRole")
+    error = botocore.exceptions.ClientError(
+        {"Error": {"Code": "AccessDenied", "Message": "not authorized"}}, "AssumeRole")
     return JobFailure("account 234567890123 (production) assume role arn:aws:iam::234567890123:role/x", error)
 
 

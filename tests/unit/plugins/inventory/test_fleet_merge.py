@@ -18,10 +18,15 @@ VM_ID = "e0ed29a8-b1f4-4079-86d0-989085dc6ef6"
 AZURE = "Microsoft.Compute/virtualMachines"
 
 
-def merged(srcs, rules=MATCH_RULES, tag_keys=("AzureVmId", "AzureResourceId")):
+def merged_with_notes(srcs, rules=MATCH_RULES, tag_keys=("AzureVmId", "AzureResourceId")):
+    """(facts of every machine, notes of the merge)"""
     notes = []
     machines = merge(srcs, rules, tag_keys, notes.append)
     return [machine_facts(m, {ACCOUNT: "shared"}) for m in machines], notes
+
+
+def merged(srcs, rules=MATCH_RULES):
+    return merged_with_notes(srcs, rules)[0]
 
 
 def by_id(facts):
@@ -29,7 +34,7 @@ def by_id(facts):
 
 
 def test_an_ec2_instance_and_its_ssm_record_are_one_host():
-    facts, _ = merged(sources([ec2("i-0a", {"Name": "web-1", "PatchGroup": "prod-auto"})], [node("i-0a")]))
+    facts = merged(sources([ec2("i-0a", {"Name": "web-1", "PatchGroup": "prod-auto"})], [node("i-0a")]))
 
     assert len(facts) == 1
     host = facts[0]
@@ -40,7 +45,7 @@ def test_an_ec2_instance_and_its_ssm_record_are_one_host():
 
 
 def test_the_same_instance_id_in_another_account_is_another_machine():
-    facts, _ = merged(sources([ec2("i-0a"), ec2("i-0a", account="234567890123")], [node("i-0a")]))
+    facts = merged(sources([ec2("i-0a"), ec2("i-0a", account="234567890123")], [node("i-0a")]))
 
     assert sorted((f["fleet_account_id"], f["fleet_managed"]) for f in facts) == [
         ("123456789012", True), ("234567890123", False)]
@@ -48,27 +53,27 @@ def test_the_same_instance_id_in_another_account_is_another_machine():
 
 def test_an_ec2_node_that_ec2_did_not_list_is_left_out_where_ec2_was_listed():
     # e.g. the EC2 filters exclude it: the SSM record must not bring it back
-    facts, _ = merged(sources([ec2("i-0a")], [node("i-0a"), node("i-0b")]))
+    facts = merged(sources([ec2("i-0a")], [node("i-0a"), node("i-0b")]))
 
     assert sorted(by_id(facts)) == ["i-0a"]
 
 
 def test_an_ec2_node_is_left_out_where_the_ec2_listing_failed():
     # its tags (patch group) are unknown: a play excluding its patch group could otherwise pick it
-    facts, _ = merged(sources([], [node("i-0a", region="us-east-1")], ec2_listed=set()))
+    facts = merged(sources([], [node("i-0a", region="us-east-1")], ec2_listed=set()))
 
     assert facts == []
 
 
 def test_with_the_ec2_source_off_ec2_nodes_come_from_ssm_alone():
-    facts, _ = merged(sources([], [node("i-0a")], ec2_listed=set(), ec2_enabled=False))
+    facts = merged(sources([], [node("i-0a")], ec2_listed=set(), ec2_enabled=False))
 
     assert [(f["fleet_id"], f["fleet_cloud"], f["fleet_patch_group"]) for f in facts] == [("i-0a", "aws", None)]
 
 
 def test_a_hybrid_node_whose_tags_could_not_be_read_is_left_out():
-    facts, _ = merged(sources([], [hybrid("mi-00000000000000001", "db1.corp", tags=None),
-                                   hybrid("mi-00000000000000002", "db2.corp", tags={"PatchGroup": "prod-sensitive"})]))
+    facts = merged(sources([], [hybrid("mi-00000000000000001", "db1.corp", tags=None),
+                                hybrid("mi-00000000000000002", "db2.corp", tags={"PatchGroup": "prod-sensitive"})]))
 
     assert sorted(by_id(facts)) == ["mi-00000000000000002"]
 
@@ -76,7 +81,7 @@ def test_a_hybrid_node_whose_tags_could_not_be_read_is_left_out():
 def test_an_azure_vm_registered_as_a_hybrid_node_is_one_host_by_source_id():
     registered = hybrid("mi-00000000000000001", "other-name", tags={"PatchGroup": "prod-auto"},
                         source_id=VM_ID.upper(), source_type=AZURE)
-    facts, _ = merged(sources([], [registered], [vm("az-app-001", VM_ID, tags={"PatchGroup": "prod-auto", "Tier": "app"})]))
+    facts = merged(sources([], [registered], [vm("az-app-001", VM_ID, tags={"PatchGroup": "prod-auto", "Tier": "app"})]))
 
     assert len(facts) == 1
     host = facts[0]
@@ -90,21 +95,21 @@ def test_a_node_tagged_with_the_vm_id_or_resource_id_is_that_vm():
     by_vm_id = hybrid("mi-00000000000000001", "x1", tags={"AzureVmId": VM_ID})
     second = vm("az-app-002", "0d6f7b1a-0000-4000-8000-000000000002")
     by_resource_id = hybrid("mi-00000000000000002", "x2", tags={"AzureResourceId": second["id"].upper()})
-    facts, _ = merged(sources([], [by_vm_id, by_resource_id], [vm("az-app-001", VM_ID), second]))
+    facts = merged(sources([], [by_vm_id, by_resource_id], [vm("az-app-001", VM_ID), second]))
 
     assert {f["fleet_id"]: (f["fleet_azure"]["name"], f["fleet_matched_by"]) for f in facts} == {
         "mi-00000000000000001": ("az-app-001", "tag"), "mi-00000000000000002": ("az-app-002", "tag")}
 
 
 def test_computer_name_matches_the_first_label_case_insensitively():
-    facts, _ = merged(sources([], [hybrid("mi-00000000000000001", "AZ-APP-001.corp.example", tags={})],
-                              [vm("az-app-001", VM_ID)]))
+    facts = merged(sources([], [hybrid("mi-00000000000000001", "AZ-APP-001.corp.example", tags={})],
+                           [vm("az-app-001", VM_ID)]))
 
     assert [(f["fleet_id"], f["fleet_matched_by"]) for f in facts] == [("mi-00000000000000001", "computer_name")]
 
 
 def test_a_computer_name_shared_by_two_vms_merges_nothing_and_says_so():
-    facts, notes = merged(sources(
+    facts, notes = merged_with_notes(sources(
         [], [hybrid("mi-00000000000000001", "app.corp", tags={})],
         [vm("app", VM_ID, resource_group="rg-a"), vm("app", "0d6f7b1a-0000-4000-8000-000000000002", resource_group="rg-b")]))
 
@@ -115,8 +120,8 @@ def test_a_computer_name_shared_by_two_vms_merges_nothing_and_says_so():
 
 
 def test_a_vm_claimed_by_two_nodes_by_computer_name_merges_nothing():
-    facts, notes = merged(sources([], [hybrid("mi-00000000000000001", "app.corp", tags={}),
-                                       hybrid("mi-00000000000000002", "APP", tags={})], [vm("app", VM_ID)]))
+    facts, notes = merged_with_notes(sources([], [hybrid("mi-00000000000000001", "app.corp", tags={}),
+                                                  hybrid("mi-00000000000000002", "APP", tags={})], [vm("app", VM_ID)]))
 
     assert len(facts) == 3
     assert "matches 2 hybrid nodes by computer_name and was not merged" in notes[0]
@@ -125,7 +130,7 @@ def test_a_vm_claimed_by_two_nodes_by_computer_name_merges_nothing():
 def test_a_vm_registered_twice_belongs_to_the_node_that_pinged_last():
     stale = hybrid("mi-00000000000000001", "app", tags={}, source_id=VM_ID, source_type=AZURE, pinged=1)
     live = hybrid("mi-00000000000000002", "app", tags={}, source_id=VM_ID, source_type=AZURE, pinged=5)
-    facts, notes = merged(sources([], [stale, live], [vm("app", VM_ID)]))
+    facts, notes = merged_with_notes(sources([], [stale, live], [vm("app", VM_ID)]))
 
     hosts = by_id(facts)
     assert hosts["mi-00000000000000002"]["fleet_azure"]["vm_id"] == VM_ID
@@ -140,9 +145,9 @@ def test_rules_apply_in_the_given_order_and_only_those_given():
     vm_a, vm_b = vm("vm-a", VM_ID), vm("vm-b", "0d6f7b1a-0000-4000-8000-000000000002")
     registered = hybrid("mi-00000000000000001", "vm-b", tags={"AzureVmId": VM_ID})
 
-    tag_first, _ = merged(sources([], [registered], [vm_a, vm_b]), rules=["tag", "computer_name"])
-    name_first, _ = merged(sources([], [registered], [vm_a, vm_b]), rules=["computer_name", "tag"])
-    no_rules, _ = merged(sources([], [registered], [vm_a, vm_b]), rules=[])
+    tag_first = merged(sources([], [registered], [vm_a, vm_b]), rules=["tag", "computer_name"])
+    name_first = merged(sources([], [registered], [vm_a, vm_b]), rules=["computer_name", "tag"])
+    no_rules = merged(sources([], [registered], [vm_a, vm_b]), rules=[])
 
     assert by_id(tag_first)["mi-00000000000000001"]["fleet_azure"]["name"] == "vm-a"
     assert by_id(name_first)["mi-00000000000000001"]["fleet_azure"]["name"] == "vm-b"
@@ -150,7 +155,7 @@ def test_rules_apply_in_the_given_order_and_only_those_given():
 
 
 def test_unmatched_hybrid_nodes_are_on_premises_unless_their_source_type_says_otherwise():
-    facts, _ = merged(sources([], [
+    facts = merged(sources([], [
         hybrid("mi-00000000000000001", "db1.corp", tags={}),
         hybrid("mi-00000000000000002", "gce-1", tags={}, source_id="1234567890", source_type="compute.googleapis.com/Instance"),
     ]))
@@ -171,13 +176,13 @@ def test_the_patch_group_is_the_managed_nodes_and_a_different_one_on_the_vm_is_d
 
 
 def test_patchgroup_wins_over_patch_group_when_a_machine_has_both():
-    facts, _ = merged(sources([ec2("i-0a", {"Patch Group": "nonprod", "PatchGroup": "prod-auto"})]))
+    facts = merged(sources([ec2("i-0a", {"Patch Group": "nonprod", "PatchGroup": "prod-auto"})]))
 
     assert facts[0]["fleet_patch_group"] == "prod-auto"
 
 
 def test_an_azure_vm_not_registered_is_an_unmanaged_azure_host():
-    facts, _ = merged(sources([], [], [vm("az-web-001", VM_ID, tags={"PatchGroup": "prod-auto"}, power="deallocated")]))
+    facts = merged(sources([], [], [vm("az-web-001", VM_ID, tags={"PatchGroup": "prod-auto"}, power="deallocated")]))
 
     host = facts[0]
     assert (host["fleet_id"], host["fleet_cloud"], host["fleet_managed"], host["fleet_patch_group"]) == (
