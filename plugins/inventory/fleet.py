@@ -533,17 +533,15 @@ class InventoryModule(AWSInventoryBase):
 
     def _wanted(self, facts) -> bool:
         include, exclude = self.get_option("include_host_filters"), self.get_option("exclude_host_filters")
-        if not (include or exclude):
-            return True
-        self.templar.available_variables = facts
-        if include and not any(self._condition(condition) for condition in include):
+        if include and not any(self._condition(condition, facts) for condition in include):
             return False
-        return not any(self._condition(condition) for condition in exclude)
+        return not any(self._condition(condition, facts) for condition in exclude)
 
-    def _condition(self, condition) -> bool:
+    def _condition(self, condition, facts) -> bool:
+        """A host filter on the machine's facts (Constructable's expression evaluation, as for compose)."""
         try:
-            return bool(self.templar.evaluate_conditional(condition))
-        except Exception as error:  # a template error on one host: constructed's rule (strict or skip)
+            return bool(self._compose(condition, facts))
+        except Exception as error:  # a template error on one host: constructed's rule (strict: fail, else skip)
             if self.get_option("strict"):
                 raise AnsibleParserError(f"{self.NAME}: host filter {condition!r}: {error}") from error
             return False

@@ -63,6 +63,8 @@ REVIEW_KIND = "fleetpatch.sensitive-review"
 APPROVAL_KIND = "fleetpatch.sensitive-approval"
 FIRST_SEEN_KIND = "fleetpatch.first-seen"
 APPROVAL_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+# A review run: its UTC start and the first 8 hex digits of its snapshot (the role names runs so; a path part).
+RUN_ID_PATTERN = r"\d{8}T\d{6}Z-[0-9a-f]{8}"
 # An approval may be signed a little ahead of the controller's clock; beyond this it is refused.
 CLOCK_SKEW = datetime.timedelta(minutes=5)
 
@@ -133,7 +135,8 @@ class ReviewIndex:
 
 
 def check_review(review) -> ReviewIndex:
-    if not isinstance(review, dict) or review.get("kind") != REVIEW_KIND or not review.get("run_id"):
+    if not isinstance(review, dict) or review.get("kind") != REVIEW_KIND \
+            or not re.fullmatch(RUN_ID_PATTERN, str(review.get("run_id"))):
         raise ApprovalRefused([f"the review file is not a review ({REVIEW_KIND} with a run_id)"])
     return ReviewIndex(review)
 
@@ -351,7 +354,7 @@ def record_approval(history_dir: str, run_id: str, approval_id: str, data: bytes
 
 def recorded_digest(history_dir: str, run_id: str, approval_id: str):
     """The SHA-256 recorded for this approval, or None when it was never recorded."""
-    _, digest_path = record_paths(history_dir, run_id, approval_id)
+    digest_path = record_paths(history_dir, run_id, approval_id)[1]
     if not os.path.exists(digest_path):
         return None
     with open(digest_path, encoding="utf-8") as recorded:
@@ -374,6 +377,26 @@ def approval_tags(approval: dict, sha256: str) -> dict:
         f"{TAG_PREFIX}-run": tag_value(approval["review_run_id"]),
         f"{TAG_PREFIX}-sha256": sha256,
     }
+
+
+def report_entries(approval: dict, resolved: dict, index: ReviewIndex) -> list:
+    """The approval in the `approvals` form of fleetpatch.ssm.patch_history_info (the patch_report role), which
+    checks every change on a sensitive server against them: versions as the report history writes them (no `0:`
+    epoch; Windows KBs carry none, so none is given)."""
+    servers_by_version = {}
+    for server, items in resolved.items():
+        windows = index.servers[server].get("os_family") == WINDOWS
+        for item in items:
+            version = None if windows else (item.version[2:] if item.version.startswith("0:") else item.version)
+            servers_by_version.setdefault((item.package, version), []).append(server)
+    entries = []
+    for (package, version), servers in sorted(servers_by_version.items(), key=lambda pair: (pair[0][0], pair[0][1] or "")):
+        entry = {"package": package, "instance_ids": sorted(servers), "approved_by": approval["reviewer"],
+                 "approved_at": approval["approved_at"], "ticket": approval.get("ticket") or approval["reason"]}
+        if version is not None:
+            entry["version"] = version
+        entries.append(entry)
+    return entries
 
 
 # ---------------------------------------------------------------------------------------------- install lists

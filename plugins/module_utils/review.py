@@ -67,14 +67,14 @@ def os_family(node: dict):
         return WINDOWS
     name, version = node.get("PlatformName") or "", str(node.get("PlatformVersion") or "")
     if name == "Amazon Linux":
-        return AMAZON_LINUX_FAMILIES.get(version.split(".")[0])
+        return AMAZON_LINUX_FAMILIES.get(version.split(".", maxsplit=1)[0])
     return PLATFORM_FAMILIES.get(name)
 
 
 def split_kb_id(kb_id: str) -> tuple:
     """A Linux KBId `name.arch` -> (name, arch); names may hold dots (python3.10.amd64)."""
-    name, _, arch = kb_id.rpartition(".")
-    return (name, arch) if name else (kb_id, "")
+    name, dot, arch = kb_id.rpartition(".")
+    return (name, arch) if dot and name else (kb_id, "")
 
 
 def package_key(kb_id: str, family) -> str:
@@ -122,7 +122,7 @@ def reboot_expectation(row: dict, family) -> tuple:
         if "Cumulative Update" in title and ".NET" not in title:
             return True, WINDOWS_REBOOT_REASON
         return None, WINDOWS_UNKNOWN_REASON
-    name, _ = split_kb_id(row["KBId"])
+    name = split_kb_id(row["KBId"])[0]
     if any(fnmatch.fnmatchcase(name, pattern) for pattern in REBOOT_PACKAGES):
         return True, LINUX_REBOOT_REASON
     return False, LINUX_NO_REBOOT_REASON

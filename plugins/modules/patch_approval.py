@@ -292,7 +292,7 @@ def record(module, approval: dict, data: bytes, sha256: str) -> dict:
     run_id, approval_id = approval["review_run_id"], approval["approval_id"]
     if params["record"] and not module.check_mode:
         return approvals.record_approval(params["history_dir"], run_id, approval_id, data)
-    path, _ = approvals.record_paths(params["history_dir"], run_id, approval_id)
+    path = approvals.record_paths(params["history_dir"], run_id, approval_id)[0]
     return {"path": path, "sha256": sha256, "written": params["record"] and not os.path.exists(path)}
 
 

@@ -78,7 +78,7 @@ notes:
     more C(ListInventoryEntries) pages (the API has no paginator; the module follows C(NextToken)).
   - Versions are compared in the form Patch Manager writes them in titles - APT's version as is, YUM's
     V(epoch:version-release) with epoch V(0) when the package has none.
-  - C(reboot_expected) is a heuristic where AWS gives nothing (see RV(servers[].missing[].reboot_reason)).
+  - C(reboot_expected) is a heuristic where AWS gives nothing (each entry says so in C(reboot_reason)).
 seealso:
   - module: fleetpatch.ssm.run_patch_baseline
   - module: fleetpatch.ssm.patch_approval
@@ -243,7 +243,7 @@ def listed_nodes(client, params: dict) -> tuple:
     return [nodes[instance_id] for instance_id in sorted(nodes)], unlisted
 
 
-def why_not_reported(node: dict, state, snapshot_id) -> str | None:
+def why_not_reported(node: dict, state, snapshot_id):
     """Why a node's last report is not the Scan of `snapshot_id` (None: it is, or no snapshot was asked for)."""
     if snapshot_id is None:
         return None

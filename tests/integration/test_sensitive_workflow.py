@@ -100,12 +100,13 @@ class Sensitive(Fleet):
             account.ssm.register_patch_baseline_for_patch_group(BaselineId=baseline_id, PatchGroup=GROUP)
             self.own_baselines[operating_system] = baseline_id
 
-    def play(self, playbook: str, **extra_vars) -> harness.PlaybookResult:
+    def play(self, playbook: str, as_account: bool = True, **extra_vars) -> harness.PlaybookResult:
+        """Run a playbook of the workflow with the account's credentials (else the lab's own, which assume roles)."""
         variables = dict({"sensitive_patching_history_dir": str(self.history),
                           "sensitive_patching_operating_systems": sorted(OPERATING_SYSTEMS.values()),
                           "sensitive_patching_s3_bucket": "approvals-{account_id}",
                           "sensitive_patching_poll_interval": 1}, **extra_vars)
-        return self.run_playbook(playbook, extra_vars=variables, env=self.env)
+        return self.run_playbook(playbook, extra_vars=variables, env=self.env if as_account else None)
 
     def review(self) -> dict:
         result = self.play(REVIEW)
@@ -149,8 +150,8 @@ def offered(review: dict, instance_id: str) -> dict:
 
 
 def failure_message(result: harness.PlaybookResult) -> str:
-    (failed,) = [task for task in result.tasks if task.status == "failed"]
-    return failed.result["msg"]
+    """The message of the task that failed the play (the last failure: rescued ones come before it)."""
+    return [task for task in result.tasks if task.status == "failed"][-1].result["msg"]
 
 
 # ---------------------------------------------------------------------------------------------- tests
@@ -182,8 +183,8 @@ def test_review_approve_install_verify_exactly_the_approved_set(sensitive):
     assert {server["instance_id"] for server in review["servers"]} == {first, second, amazon}
     reviewed = {server["instance_id"]: server for server in review["servers"]}
     assert all(entry["installed_version"] and entry["candidate_version"] for entry in reviewed[first]["missing"])
-    assert {"review.yml", "review.md", "review.html"} <= {p.name for p in (sensitive.history / "reviews" /
-                                                                          review["run_id"]).iterdir()}
+    run_dir = sensitive.history / "reviews" / review["run_id"]
+    assert {"review.yml", "review.md", "review.html"} <= {path.name for path in run_dir.iterdir()}
 
     # Weeks pass: newer versions are published after the review; the approval still names the review's.
     sensitive.control("/clock/advance", {"days": 35})
@@ -260,3 +261,23 @@ def test_ubuntu_soak_installs_candidates_first_seen_n_days_ago(sensitive):
     installed = sensitive.installs()[node]
     assert installed and all(before.get(package) == version for package, version in installed.items()
                              if package in before)  # only versions known for 8 days, none newer
+
+
+def test_an_account_whose_role_cannot_be_assumed_is_named_and_the_others_are_reviewed(sensitive):
+    nodes = sensitive.register("ubuntu-22.04", 1, {"PatchGroup": GROUP})
+    unreachable = "399000000001"
+    sensitive.control("/sts/deny", {"accounts": [unreachable]})
+    try:
+        result = sensitive.play(REVIEW, as_account=False, sensitive_patching_accounts=[
+            {"name": "production", "role_arn": f"arn:aws:iam::{sensitive.account_id}:role/fleetpatch-sensitive"},
+            {"name": "unreachable", "role_arn": f"arn:aws:iam::{unreachable}:role/fleetpatch-sensitive"}])
+    finally:
+        sensitive.control("/sts/deny", {"accounts": []})
+
+    assert result.rc != 0
+    message = failure_message(result)
+    assert "did not complete in unreachable (Assume the account's role" in message and "AccessDenied" in message
+    (run_dir,) = (sensitive.history / "reviews").iterdir()  # written before the play failed
+    review = yaml.safe_load((run_dir / "review.yml").read_text())
+    assert [server["instance_id"] for server in review["servers"]] == nodes
+    assert [failure["account"] for failure in review["failures"]] == ["unreachable"]

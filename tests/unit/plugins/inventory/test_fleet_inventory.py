@@ -112,6 +112,14 @@ def test_host_filters(run):
     assert sorted(kept.hosts) == ["erp-1", "pg-1", "web-1"]
 
 
+def test_a_filter_that_fails_on_a_host_skips_it_unless_strict(run):
+    kept = run(exclude_host_filters=["fleet_ec2.instance_type == 't3.medium'"])  # no fleet_ec2 on Azure VMs
+
+    assert sorted(kept.hosts) == ["az-app-001", "az-dev-001", "erp-1"]
+    with pytest.raises(AnsibleParserError, match="host filter"):
+        run(exclude_host_filters=["fleet_ec2.instance_type == 't3.medium'"], strict=True)
+
+
 def test_session_manager_connection_variables(run):
     host = run(ssm_connection=True, ssm_bucket_name="transfer").get_host("erp-1").get_vars()
 

@@ -211,9 +211,11 @@ def test_every_problem_is_named_at_once(index):
     assert len(raised.value.problems) == 3
 
 
-def test_a_file_that_is_not_a_review_is_refused():
+@pytest.mark.parametrize("document", [{"run_id": RUN}, dict(review_document(), run_id="../../etc"), []])
+def test_a_file_that_is_not_a_review_is_refused(document):
+    # The run ID names the approval's record directory: nothing but the role's run IDs is accepted.
     with pytest.raises(approvals.ApprovalRefused, match="is not a review"):
-        approvals.check_review({"run_id": RUN})
+        approvals.check_review(document)
 
 
 # ---------------------------------------------------------------------------------------------- generating
@@ -291,14 +293,14 @@ def test_windows_override_list_is_kb_ids_without_pins(index):
     entries = parsed(approvals.override_document(
         approvals.override_entries(index.servers[WINDOWS], resolved[WINDOWS]), "test"))
 
-    assert [patch_id for patch_id, _ in entries] == ["KB5046616"]
+    assert [entry[0] for entry in entries] == ["KB5046616"]
     assert re.fullmatch(r"KB\d+", entries[0][0])
 
 
 def test_pinning_can_be_turned_off(index):
     resolved = approvals.check_approval(approval(), index, NOW)
     entries = approvals.override_entries(index.servers[UBUNTU_1], resolved[UBUNTU_1], pin=False)
-    assert [patch_id for patch_id, _ in entries] == ["libssl3.amd64", "openssl.amd64"]
+    assert [entry[0] for entry in entries] == ["libssl3.amd64", "openssl.amd64"]
 
 
 def test_quotes_in_titles_stay_valid_yaml():
@@ -379,8 +381,8 @@ def test_any_other_change_is_a_mismatch():
     result = approvals.verify_server(UBUNTU_1, "UBUNTU", APPROVED, BEFORE, after)
     assert result["status"] == "mismatch"
     assert result["unapproved_changes"] == [{"package": "tzdata.all", "before": "2024a-1", "after": "2024a-2"}]
-    removed = approvals.verify_server(UBUNTU_1, "UBUNTU", APPROVED, BEFORE, {key: value for key, value in after.items()
-                                                                          if key != "tzdata.all"})
+    without_tzdata = {key: value for key, value in after.items() if key != "tzdata.all"}
+    removed = approvals.verify_server(UBUNTU_1, "UBUNTU", APPROVED, BEFORE, without_tzdata)
     assert removed["unapproved_changes"] == [{"package": "tzdata.all", "before": "2024a-1", "after": None}]
 
 

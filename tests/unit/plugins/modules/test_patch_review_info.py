@@ -139,7 +139,7 @@ def test_inventory_gathered_before_the_install_ended_is_not_compared():
 
 
 def test_a_comparison_needs_the_earlier_inventory_of_every_node():
-    with stubbed() as (client, _):
+    with stubbed() as (client, _stubber):
         result = run_module(patch_review_info.main, {
             "instance_ids": [node_id(1)], "expected": {node_id(1): []}, "installed_before": {}}, client)
     assert result["failed"] and result["msg"].startswith(f"installed_before: no earlier inventory of {node_id(1)}")
