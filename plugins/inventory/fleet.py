@@ -104,11 +104,12 @@ options:
     env:
       - name: FLEETPATCH_AZURE_ENDPOINT
   azure_tenant_id:
-    description: Tenant of the service principal.
+    description:
+      - Tenant of the service principal. azure-identity's C(AZURE_TENANT_ID) wins over AWX's C(AZURE_TENANT).
     type: str
     env:
-      - name: AZURE_TENANT_ID
       - name: AZURE_TENANT
+      - name: AZURE_TENANT_ID
   azure_client_id:
     description: Application (client) id of the service principal.
     type: str
@@ -118,10 +119,11 @@ options:
     description:
       - Secret of the service principal. Without it, azure-identity's DefaultAzureCredential is used (environment,
         workload identity, managed identity, Azure CLI).
+      - azure-identity's C(AZURE_CLIENT_SECRET) wins over AWX's C(AZURE_SECRET).
     type: str
     env:
-      - name: AZURE_CLIENT_SECRET
       - name: AZURE_SECRET
+      - name: AZURE_CLIENT_SECRET
   azure_authority_host:
     description: Microsoft Entra ID authority host, for a sovereign or private cloud.
     type: str

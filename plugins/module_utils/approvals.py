@@ -390,7 +390,7 @@ def report_entries(approval: dict, resolved: dict, index: ReviewIndex) -> list:
             version = None if windows else (item.version[2:] if item.version.startswith("0:") else item.version)
             servers_by_version.setdefault((item.package, version), []).append(server)
     entries = []
-    for (package, version), servers in sorted(servers_by_version.items(), key=lambda pair: (pair[0][0], pair[0][1] or "")):
+    for (package, version), servers in sorted(servers_by_version.items(), key=lambda pair: str(pair[0])):
         entry = {"package": package, "instance_ids": sorted(servers), "approved_by": approval["reviewer"],
                  "approved_at": approval["approved_at"], "ticket": approval.get("ticket") or approval["reason"]}
         if version is not None:

@@ -193,6 +193,14 @@ tags:
   description: The tags naming this approval.
   returned: always
   type: dict
+report_approvals:
+  description:
+    - The approval as the O(fleetpatch.ssm.patch_history_info#module:approvals) entries of the report (role
+      C(fleetpatch.ssm.patch_report), variable C(patch_report_approvals)), so that the report checks every change
+      on the approved servers against it.
+  returned: always
+  type: list
+  elements: dict
 tagged_baselines:
   description: IDs of the baselines tagged (or that would be, in check mode).
   returned: with O(tag_patch_group)
@@ -341,6 +349,7 @@ def run(module) -> dict:
         "batches": approvals.install_batches(index, resolved, approval["approval_id"], params["pin_unapproved"]),
         "warnings_found": approvals.split_source_warnings(resolved, index) if params["pin_unapproved"] else [],
         "tags": approval_tags,
+        "report_approvals": approvals.report_entries(approval, resolved, index),
     }
     if params["tag_patch_group"]:
         tagged, result["tagged_baselines"] = tag_baselines(module, params["tag_patch_group"], approval_tags)
@@ -383,7 +392,7 @@ def main():
         if not (module.params["generate"] or {}).get("allow_empty"):
             module.fail_json(msg="Approval refused: " + "; ".join(nothing.problems), problems=nothing.problems)
         module.exit_json(changed=False, approval=None, approval_id=None, review_run_id=None, sha256=None, record=None,
-                         servers={}, batches=[], warnings_found=[], tags={}, msg=str(nothing))
+                         servers={}, batches=[], warnings_found=[], tags={}, report_approvals=[], msg=str(nothing))
     except approvals.ApprovalRefused as refused:
         module.fail_json(msg="Approval refused: " + "; ".join(refused.problems), problems=refused.problems)
     except ParameterError as error:

@@ -53,8 +53,10 @@ def make_credential(tenant_id: Optional[str], client_id: Optional[str], client_s
         options["authority"] = authority
     if client_secret:
         return ClientSecretCredential(tenant_id, client_id, client_secret, **options)
+    if client_id:  # a user-assigned managed identity, or a workload identity's client
+        options["managed_identity_client_id"] = client_id
     if tenant_id:
-        options["additionally_allowed_tenants"] = [tenant_id]
+        options["workload_identity_tenant_id"] = tenant_id
     return DefaultAzureCredential(**options)
 
 

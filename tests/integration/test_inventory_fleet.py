@@ -118,8 +118,10 @@ def registered(lab, reference):
 
 
 def inventory_env(lab, extra=None) -> dict:
-    env = harness.playbook_env(lab.env, Path(os.devnull), {
-        "AZURE_SUBSCRIPTION_ID": ",".join(lab.env["AZURE_SUBSCRIPTION_IDS"].split())})
+    """The playbook environment of the harness without a developer's own Azure settings (the harness drops AWS's)."""
+    env = {k: v for k, v in harness.playbook_env(lab.env, Path(os.devnull)).items()
+           if not k.startswith("AZURE_") or k in lab.env}
+    env["AZURE_SUBSCRIPTION_ID"] = ",".join(lab.env["AZURE_SUBSCRIPTION_IDS"].split())
     env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
     env.update(extra or {})
     return env

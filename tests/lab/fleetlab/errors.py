@@ -104,6 +104,10 @@ class InvalidOutputFolder(LabError):
     code = "InvalidOutputFolder"
 
 
+class InvalidTypeNameException(LabError):
+    code = "InvalidTypeNameException"
+
+
 class InvalidTarget(LabError):
     code = "InvalidTarget"
 

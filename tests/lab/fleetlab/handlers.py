@@ -1,2 +1,2 @@
 """Imports every module that registers SSM operations (see api.install)."""
-from . import baselines, commands, compliance, nodes, windows  # noqa: F401
+from . import baselines, commands, compliance, inventory, nodes, windows  # noqa: F401

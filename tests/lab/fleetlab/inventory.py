@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from . import catalog, paging
 from .api import Context, operation
 from .catalog import Update
-from .errors import InvalidFilter, InvalidInstanceId, LabError
+from .errors import InvalidFilter, InvalidInstanceId, InvalidTypeNameException
 from .state import LAB, Node
 
 APPLICATION = "AWS:Application"
@@ -63,12 +63,6 @@ AGENT_ARCHITECTURES = {"amd64": "x86_64", "386": "i386"}
 PUBLISHERS = {"UBUNTU": "Ubuntu Developers <ubuntu-devel-discuss@lists.ubuntu.com>",
               "AMAZON_LINUX_2": "Amazon Linux", "AMAZON_LINUX_2023": "Amazon Linux"}
 CAPTURE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-
-
-class InvalidTypeNameException(LabError):
-    """ListInventoryEntries' error for a type name that is not valid (an exception shape of the SSM model)."""
-
-    code = "InvalidTypeNameException"
 
 
 @dataclass(frozen=True)

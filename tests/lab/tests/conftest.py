@@ -9,6 +9,7 @@ import functools
 import itertools
 import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -145,6 +146,8 @@ def pytest_sessionfinish(session, exitstatus):
         counts = json.loads(report.read_text())
         served |= set(counts["served"])
         validated |= set(counts["validated"])
+    if shared.name.startswith("fleetlab-selftest-"):
+        shutil.rmtree(shared, ignore_errors=True)
     if exitstatus != 0:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")

@@ -16,6 +16,8 @@ import urllib3
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import AzureError
 from azure.core.pipeline.transport import RequestsTransport
+from azure.identity import ClientSecretCredential
+from azure.identity import DefaultAzureCredential
 
 from ansible_collections.fleetpatch.ssm.plugins.plugin_utils import fleet_azure
 from ansible_collections.fleetpatch.ssm.plugins.plugin_utils.fleet_jobs import run_jobs
@@ -150,3 +152,11 @@ def test_subscription_entries():
     assert fleet_azure.subscriptions_from_options([PROD, {"id": GONE, "name": "old"}]) == [(PROD, PROD), (GONE, "old")]
     with pytest.raises(ValueError, match=r"azure_subscriptions\[0\]"):
         fleet_azure.subscriptions_from_options([{"name": "no id"}])
+
+
+def test_a_secret_means_a_service_principal_otherwise_the_default_chain():
+    principal = fleet_azure.make_credential(GONE, PROD, "s3cret", "https://127.0.0.1:8443", True)
+    default = fleet_azure.make_credential(None, None, None, None, False)
+
+    assert isinstance(principal, ClientSecretCredential)
+    assert isinstance(default, DefaultAzureCredential)

@@ -330,6 +330,22 @@ def test_a_package_approved_without_its_same_version_siblings_is_warned_about(in
     assert "openssl.amd64 is approved without libssl3.amd64" in warning and UBUNTU_1 in warning
 
 
+def test_the_report_gets_the_approval_in_its_own_terms(index):
+    document = approval(ticket="CHG-4711", packages=[
+        {"package": "openssl.amd64", "version": "3.0.2-0ubuntu1.15", "servers": [UBUNTU_1, UBUNTU_2]},
+        {"package": "kernel.x86_64", "version": "0:6.1.112-142.225.amzn2023"},
+        {"package": "KB5046616", "version": "KB5046616"}])
+    entries = approvals.report_entries(document, approvals.check_approval(document, index, NOW), index)
+
+    assert entries == [
+        {"package": "KB5046616", "instance_ids": [WINDOWS], "approved_by": "jane.doe@example.com",
+         "approved_at": "2026-11-27T09:00:00Z", "ticket": "CHG-4711"},  # the report's KBs carry no version
+        {"package": "kernel.x86_64", "version": "6.1.112-142.225.amzn2023", "instance_ids": [AMAZON],
+         "approved_by": "jane.doe@example.com", "approved_at": "2026-11-27T09:00:00Z", "ticket": "CHG-4711"},
+        {"package": "openssl.amd64", "version": "3.0.2-0ubuntu1.15", "instance_ids": [UBUNTU_1, UBUNTU_2],
+         "approved_by": "jane.doe@example.com", "approved_at": "2026-11-27T09:00:00Z", "ticket": "CHG-4711"}]
+
+
 # ---------------------------------------------------------------------------------------------- records
 
 def test_an_approval_is_recorded_once_read_only_with_its_digest(tmp_path):
