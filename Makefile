@@ -128,13 +128,10 @@ bench: venv collections ## run bench/bench_*.py (ratios against an anchor measur
 		[ -e "$$bench" ] || continue; found=1; echo "=== $$bench"; $(BIN)/python "$$bench"; \
 	done; [ -n "$$found" ] || echo "bench: no benchmarks yet (bench/bench_*.py)"
 
-demo: venv collections ## the reference fleet in the lab, then site.yml against it; prints where the report is
-	@test -f site.yml || { echo "demo: site.yml does not exist yet (the playbooks are being built)" >&2; exit 1; }
+demo: venv collections ## the weekly cycle on the lab's reference fleet (site.yml, a sample approval, report)
 	$(MAKE) lab-up FLEET=$(DEMO_FLEET)
-	. $(LAB_STATE)/env.sh && ansible-playbook site.yml $(if $(wildcard playbooks/vars/demo.yml),-e @playbooks/vars/demo.yml)
-	@latest=$$(ls -td $(REPORTS)/* 2>/dev/null | head -n 1); \
-	echo "demo: report: $${latest:-nothing under $(REPORTS)/}"; \
-	echo "demo: the lab is still running: . $(LAB_STATE)/env.sh to use it, make lab-down to stop it"
+	bash tests/lab/demo.sh
+	@echo "demo: the lab is still running: . $(LAB_STATE)/env.sh to use it, make lab-down to stop it"
 
 clean: ## remove build output, ansible-test output and Python caches (keeps .venv, .cache and a running lab)
 	rm -rf build tests/output .pytest_cache .ruff_cache .mypy_cache

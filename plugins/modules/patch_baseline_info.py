@@ -50,6 +50,12 @@ options:
         sources and patch groups. With V(false) only the identities are returned, from the list calls alone.
     type: bool
     default: true
+  include_tags:
+    description:
+      - Read the tags of the account's own baselines (one C(ListTagsForResource) call per baseline), for example
+        to find the baselines a policy owns. AWS-owned baselines have none.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -104,6 +110,10 @@ patch_baselines:
       description: Patch groups registered with the baseline (with O(include_rules=true)).
       type: list
       elements: str
+    tags:
+      description: Tags of the baseline (the account's own baselines, with O(include_tags=true)).
+      type: dict
+      returned: with O(include_tags=true), for the account's own baselines (RV(patch_baselines[].owner=Self))
 default_baselines:
   description: The default baseline of each operating system among the baselines listed.
   returned: always
@@ -135,6 +145,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.fleetpatch.ssm.plugins.module_utils import baseline as api
 from ansible_collections.fleetpatch.ssm.plugins.module_utils.patch_rules import OPERATING_SYSTEMS
 from ansible_collections.fleetpatch.ssm.plugins.module_utils.ssm import ssm_client
+from ansible_collections.fleetpatch.ssm.plugins.module_utils.tags import resource_tags
 
 OWNERS = (api.OWNER_SELF, api.OWNER_AWS)
 
@@ -158,12 +169,21 @@ def describe(client, identity):
     return response and dict(api.baseline_state(response, identity), owner=identity["owner"])
 
 
+def with_tags(client, baseline):
+    """The baseline with its tags; AWS-owned baselines are not the account's to tag."""
+    if baseline["owner"] != api.OWNER_SELF:
+        return baseline
+    return dict(baseline, tags=resource_tags(client, api.RESOURCE_TYPE, baseline["baseline_id"]))
+
+
 def gather(client, params):
     identities = list_identities(client, params)
     if params["include_rules"]:
         baselines = [b for b in (describe(client, identity) for identity in identities) if b]
     else:
         baselines = identities
+    if params["include_tags"]:
+        baselines = [with_tags(client, baseline) for baseline in baselines]
     return {
         "patch_baselines": sorted(baselines, key=lambda b: (b["owner"], b["name"] or "", b["baseline_id"])),
         "default_baselines": {
@@ -181,6 +201,7 @@ def main():
             operating_system=dict(type="str", choices=list(OPERATING_SYSTEMS)),
             owner=dict(type="str", choices=["Self", "AWS", "All"], default="All"),
             include_rules=dict(type="bool", default=True),
+            include_tags=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )

@@ -45,8 +45,6 @@ SMALL = {
          "output_s3_bucket": "patch-logs-{account_id}", "output_s3_key_prefix": "{region}/{window}/{group}"},
     ],
 }
-
-
 SMALL_BASELINES = {"al2023-app", "al2023-db", "ubuntu-app", "ubuntu-db"}
 
 
