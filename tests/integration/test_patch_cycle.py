@@ -45,6 +45,11 @@ def fresh() -> str:
     return str(next(_account_ids))
 
 
+def register(fleet: Fleet, platforms: list, tags: dict) -> list:
+    """One hybrid node of each platform, all with `tags`."""
+    return sorted(node for platform in platforms for node in fleet.register(platform, 1, tags))
+
+
 def cycle_vars(accounts: list, results_dir: Path, **changes) -> dict:
     """The reference policy's variables for `accounts` ([(name, account_id, regions)]), results in `results_dir`,
     runs polled every second (the lab's agents finish in milliseconds), top-level variables replaced."""
@@ -108,8 +113,7 @@ def test_the_weekly_scan_covers_every_group_of_the_policy_with_one_snapshot(lab,
     account = fresh()
     fleet = fleet_in(lab, account)
     nodes = {SENSITIVE: fleet.register("ubuntu-22.04", 1, {"PatchGroup": SENSITIVE}),
-             "prod-auto": fleet.register("amzn-2023", 1, {"PatchGroup": "prod-auto"})
-                          + fleet.register("ubuntu-22.04", 1, {"PatchGroup": "prod-auto"}),
+             "prod-auto": register(fleet, ["amzn-2023", "ubuntu-22.04"], {"PatchGroup": "prod-auto"}),
              "jump-log": fleet.register("ubuntu-24.04", 1, {"PatchGroup": "jump-log"}),
              "nonprod": fleet.register("ubuntu-20.04", 1, {"Patch Group": "nonprod"})}  # the other tag key
 
@@ -137,8 +141,7 @@ def test_the_weekly_install_changes_only_the_auto_groups_with_the_policys_reboot
     account = fresh()
     fleet = fleet_in(lab, account)
     sensitive = fleet.register("ubuntu-22.04", 1, {"PatchGroup": SENSITIVE})
-    auto = {"prod-auto": fleet.register("amzn-2023", 1, {"PatchGroup": "prod-auto"})
-                         + fleet.register("ubuntu-22.04", 1, {"PatchGroup": "prod-auto"}),
+    auto = {"prod-auto": register(fleet, ["amzn-2023", "ubuntu-22.04"], {"PatchGroup": "prod-auto"}),
             "jump-log": fleet.register("ubuntu-22.04", 1, {"PatchGroup": "jump-log"}),
             "nonprod": fleet.register("ubuntu-24.04", 1, {"Patch Group": "nonprod"})}
     variables = cycle_vars([("production", account, ["eu-west-1"])], tmp_path)
@@ -159,7 +162,7 @@ def test_the_weekly_install_changes_only_the_auto_groups_with_the_policys_reboot
 
     assert first.rc == 0, first.summary
     run, rerun = run_results(tmp_path, "install")
-    assert sorted(group for (_, _, group) in rows(run)) == ["jump-log", "nonprod", "prod-auto"]
+    assert sorted(key[-1] for key in rows(run)) == ["jump-log", "nonprod", "prod-auto"]
     notes = first.task("Say what the run leaves out").result["msg"]
     assert any(note.startswith(f"Not installed: {SENSITIVE} (auto-approved in the policy") for note in notes)
     installed = installs(fleet)
