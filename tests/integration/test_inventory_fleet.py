@@ -5,10 +5,11 @@ The module starts its own lab with tests/lab/fleets/reference.yml (3 accounts x 
 hybrid nodes, 150 Azure VMs in 2 subscriptions) and registers a few Azure VMs as hybrid nodes, each found by
 another merge rule. Expectations come from the fleet spec and the lab's own summary, never from the plugin.
 
-Failures are injected the realistic ways the lab offers: throttling beyond the retries (control API /throttle), a
-subscription the service principal cannot see, a wrong Azure secret, AWS endpoints that refuse connections, and a
-region whose endpoint answers HTTP 500 (the lab serves no unknown region; AWS's answer for a disabled region,
-AuthFailure / UnrecognizedClientException, and a role that cannot be assumed are unit-tested with Stubber).
+Failures are injected the realistic ways the lab offers: a role that refuses AssumeRole (control API /sts/deny:
+AccessDenied), throttling beyond the retries (/throttle), a subscription the service principal cannot see, a wrong
+Azure secret, AWS endpoints that refuse connections, and a region whose endpoint answers HTTP 500 (the lab serves no
+unknown region; AWS's answer for a disabled region, AuthFailure / UnrecognizedClientException, is unit-tested with
+Stubber).
 """
 from __future__ import annotations
 
@@ -294,6 +295,20 @@ def test_throttling_beyond_the_retries_is_a_warning_naming_each_part(lab, tmp_pa
     assert inventory.count("ssm_managed") == 0
     assert inventory.count("cloud_azure") == 150
     assert f"account {MANAGEMENT} us-east-1 ssm: An error occurred (ThrottlingException)" in strict.warnings
+
+
+def test_an_account_whose_role_cannot_be_assumed_fails_alone(lab, tmp_path):
+    control = LabClient(lab.env["FLEETLAB_CONTROL_URL"])
+    control.post("/sts/deny", {"accounts": [PRODUCTION]})  # AccessDenied, as AWS answers a role that refuses us
+    try:
+        inventory = run_inventory(lab, write_config(tmp_path, regions=["us-east-1"], sources=["ec2", "ssm"]))
+    finally:
+        control.post("/sts/deny", {"accounts": []})
+
+    assert (f"account {PRODUCTION} (production) assume role arn:aws:iam::{PRODUCTION}:role/FleetpatchInventory: "
+            "An error occurred (AccessDenied) when calling the AssumeRole operation") in inventory.warnings
+    assert inventory.count(f"account_{PRODUCTION}") == 0
+    assert inventory.count(f"account_{MANAGEMENT}") == 12 and inventory.count(f"account_{NONPRODUCTION}") == 115
 
 
 def test_a_subscription_that_cannot_be_read_fails_alone(lab, tmp_path):

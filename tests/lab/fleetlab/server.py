@@ -51,7 +51,11 @@ class LabServer:
         # MOTO_EC2_LOAD_DEFAULT_AMIS=false: every launch would otherwise scan ~1,300 AMIs (see notes/testing.md).
         os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in the lab log
+        from moto.moto_server.werkzeug_app import MotoRequestHandler
         from moto.server import ThreadedMotoServer
+
+        # Every response would otherwise wait ~40 ms for a delayed ACK (Nagle); the lab's other endpoints do this too.
+        MotoRequestHandler.disable_nagle_algorithm = True
 
         from . import api, control, fleet
 
