@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # `make demo`: the weekly cycle against the lab's reference fleet, ending in a report.
 #
-#   1. site.yml: policy -> scan everything -> install auto groups -> review sensitive servers -> report
-#   2. a sample approval of the review (reviewer "demo", two sensitive servers), recorded
-#   3. the controlled install of exactly that approval on exactly those servers, verified
-#   4. the report again: sensitive servers now show their approved updates
+#   1. site.yml, stages policy and scan, then a report run: the state before this week's installs (on a fleet
+#      patched every week, last week's report run plays that part)
+#   2. site.yml, stages install (auto groups) -> review sensitive servers -> report: the week's updates per server
+#   3. a sample approval of the review (reviewer "demo", two sensitive servers), recorded
+#   4. the controlled install of exactly that approval on exactly those servers, verified
+#   5. the report again: the sensitive servers now show their approved updates
 #
 # The lab must be up (make lab-up) and the venv and collections installed (make venv collections).
 set -euo pipefail
+# shellcheck disable=SC2012  # ls -t picks the newest of our own timestamped, space-free names
 cd "$(dirname "$0")/../.."
 # shellcheck disable=SC1091
 . .lab/env.sh
@@ -38,8 +41,12 @@ for account in os.environ["FLEETLAB_ACCOUNTS"].split():
     print(f"bucket {name} ready")
 PY
 
-step "site.yml: policy -> scan -> install auto groups -> review sensitive servers -> report"
-"$PLAYBOOK" site.yml "${VARS[@]}"
+step "site.yml --tags policy,scan: apply the policy, scan everything; then record the state before installs"
+"$PLAYBOOK" site.yml "${VARS[@]}" --tags policy,scan
+"$PLAYBOOK" playbooks/report.yml "${VARS[@]}" -e patch_report_label=before-install
+
+step "site.yml --tags install,review,report: install the auto groups, review the sensitive servers, report"
+"$PLAYBOOK" site.yml "${VARS[@]}" --tags install,review,report
 
 review=$(ls -1dt reports/history/reviews/*/ | head -1)
 run_id=$(basename "$review")
@@ -72,5 +79,6 @@ print(json.dumps(rows))')}"
 step "done"
 echo "review:        $review"
 ls -1 "$review"/verification-*.md 2>/dev/null | sed 's/^/verification:  /'
-latest=$(ls -1dt reports/*/report.html 2>/dev/null | head -1 || true)
-echo "report (HTML): ${latest:-see the last play's output}"
+latest=$(ls -1t reports/*/report.html 2>/dev/null | head -1 || true)
+echo "report (HTML): ${latest:-none written, see the output above}"
+echo "weekly runs:   reports/runs/"
