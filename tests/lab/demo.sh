@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2012  # ls -t picks the newest of our own timestamped, space-free names
 # `make demo`: the weekly cycle against the lab's reference fleet, ending in a report.
 #
 #   1. site.yml, stages policy and scan, then a report run: the state before this week's installs (on a fleet
@@ -10,7 +11,6 @@
 #
 # The lab must be up (make lab-up) and the venv and collections installed (make venv collections).
 set -euo pipefail
-# shellcheck disable=SC2012  # ls -t picks the newest of our own timestamped, space-free names
 cd "$(dirname "$0")/../.."
 # shellcheck disable=SC1091
 . .lab/env.sh
