@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -26,12 +25,7 @@ from accounts import account  # noqa: E402,F401  pylint: disable=wrong-import-po
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory) -> harness.Lab:
-    root = os.environ.get("FLEETPATCH_TEST_LAB_ROOT")
-    if root:
-        Path(root).mkdir(parents=True, exist_ok=True)
-        state_dir = Path(tempfile.mkdtemp(prefix="lab-", dir=root))
-    else:
-        state_dir = tmp_path_factory.mktemp("lab")
+    state_dir = harness.lab_state_dir("lab-", tmp_path_factory.mktemp("lab"))
     started = harness.start_lab(state_dir, os.environ.get("FLEETPATCH_TEST_FLEET", "none"))
     yield started
     harness.stop_lab(state_dir)

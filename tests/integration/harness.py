@@ -104,6 +104,17 @@ def fleet_spec(fleet: str) -> str:
     return str(named) if named.exists() else fleet
 
 
+def lab_state_dir(prefix: str, fallback: Path) -> Path:
+    """A fresh state directory for a lab: under FLEETPATCH_TEST_LAB_ROOT when set (.ci/run stops labs left there
+    by an interrupted run; any xdist worker may be the first to use it, so each one makes it), else `fallback`."""
+    root = os.environ.get("FLEETPATCH_TEST_LAB_ROOT")
+    if not root:
+        fallback.mkdir(parents=True, exist_ok=True)
+        return fallback
+    Path(root).mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+
+
 def start_lab(state_dir: Path, fleet: str = "none") -> Lab:
     proc = _labctl("up", "--state-dir", str(state_dir), "--fleet", fleet_spec(fleet))
     if proc.returncode != 0:

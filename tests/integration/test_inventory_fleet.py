@@ -17,7 +17,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -78,8 +77,7 @@ class Inventory:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """A lab of this module's own with the reference fleet (the session's lab has an empty one)."""
-    root = os.environ.get("FLEETPATCH_TEST_LAB_ROOT")
-    state_dir = Path(tempfile.mkdtemp(prefix="lab-inventory-", dir=root)) if root else tmp_path_factory.mktemp("lab")
+    state_dir = harness.lab_state_dir("lab-inventory-", tmp_path_factory.mktemp("lab"))
     started = harness.start_lab(state_dir, "reference")
     yield started
     harness.stop_lab(state_dir)

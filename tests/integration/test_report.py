@@ -15,13 +15,11 @@ from __future__ import annotations
 import csv
 import datetime
 import json
-import os
 import re
 import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -140,8 +138,7 @@ class Cycle:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("report-lab")
-    root = os.environ.get("FLEETPATCH_TEST_LAB_ROOT")  # .ci/run stops labs left there by an interrupted run
-    state_dir = Path(tempfile.mkdtemp(prefix="report-lab-", dir=root)) if root else workdir / "state"
+    state_dir = harness.lab_state_dir("report-lab-", workdir / "state")
     started = harness.start_lab(state_dir, str(FLEET))
     yield Lab(env=started.env, control=LabClient(started.env["FLEETLAB_CONTROL_URL"]), workdir=workdir)
     harness.stop_lab(state_dir)
