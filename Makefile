@@ -16,8 +16,11 @@ VENV_STAMP := $(VENV)/.requirements-$(REQUIREMENTS_HASH)
 # This machine's package index configuration makes pip print one "is ignored" warning per package.
 QUIET_PIP := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 
-# Galaxy is out of reach: amazon.aws comes from the `ansible` bundle's wheel on PyPI (12.3.0 carries 10.1.2).
+# Galaxy is out of reach: amazon.aws (our dependency) and the collections our playbooks use beside it (awx.awx for
+# playbooks/awx_setup.yml, ansible.windows for the ssm_agent role's Windows tasks, ansible.posix) come from the
+# `ansible` bundle's wheel on PyPI (12.3.0 carries amazon.aws 10.1.2).
 ANSIBLE_BUNDLE := 12.3.0
+BUNDLED_COLLECTIONS := amazon/aws awx/awx ansible/windows ansible/posix
 COLLECTIONS := .cache/collections
 AMAZON_AWS := $(COLLECTIONS)/ansible_collections/amazon/aws/MANIFEST.json
 # ansible-playbook, ansible-doc and ansible-lint find this checkout as fleetpatch.ssm through a symlink.
@@ -59,12 +62,14 @@ $(VENV_STAMP):
 
 collections: $(AMAZON_AWS) $(SELF_LINK) ## amazon.aws and this checkout (as fleetpatch.ssm) in .cache/collections
 
-$(AMAZON_AWS): | $(VENV_STAMP)
+$(AMAZON_AWS): Makefile | $(VENV_STAMP)
 	$(BIN)/python -m pip download --quiet --no-deps -d .cache/wheels ansible==$(ANSIBLE_BUNDLE) $(QUIET_PIP)
-	rm -rf $(dir $@)
+	rm -rf $(foreach c,$(BUNDLED_COLLECTIONS),$(COLLECTIONS)/ansible_collections/$(c))
 	$(BIN)/python -c 'import sys, zipfile; wheel = zipfile.ZipFile(sys.argv[1]); \
-		wheel.extractall(sys.argv[2], [n for n in wheel.namelist() if n.startswith("ansible_collections/amazon/aws/")])' \
-		.cache/wheels/ansible-$(ANSIBLE_BUNDLE)-py3-none-any.whl $(COLLECTIONS)
+		wanted = tuple(f"ansible_collections/{c}/" for c in sys.argv[3:]); \
+		wheel.extractall(sys.argv[2], [n for n in wheel.namelist() if n.startswith(wanted)])' \
+		.cache/wheels/ansible-$(ANSIBLE_BUNDLE)-py3-none-any.whl $(COLLECTIONS) $(BUNDLED_COLLECTIONS)
+	touch $@
 	@echo "collections: amazon.aws $$($(BIN)/python -c 'import json, sys; print(json.load(open(sys.argv[1]))["collection_info"]["version"])' $@)"
 
 $(SELF_LINK):
