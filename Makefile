@@ -42,7 +42,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(abspath $(COLLECTIONS))
 
 have_tests = $(shell find $(1) -name 'test_*.py' -print -quit 2>/dev/null)
 
-.PHONY: help venv collections lab-up lab-down lab-status test test-lab test-unit test-sanity test-lint \
+.PHONY: help venv collections lab-up lab-down lab-status test test-lab test-unit test-sanity test-lint docs iam-check ee \
 	test-integration build changelog bench demo clean distclean
 
 help: ## list the targets
@@ -122,6 +122,15 @@ build: venv collections ## build/fleetpatch-ssm-<version>.tar.gz, installed in a
 	mkdir -p "$$tmp/ansible_collections/amazon" && ln -s "$(abspath $(dir $(AMAZON_AWS)))" "$$tmp/ansible_collections/amazon/aws" && \
 	ansible-doc -l fleetpatch.ssm --json > "$$tmp/listed.json" && \
 	$(BIN)/python tests/tools/check_listed_modules.py "$$tmp/listed.json" plugins/modules
+
+docs: venv collections ## regenerate docs/reference (a page per module, inventory plugin and role) from ansible-doc
+	$(BIN)/python tools/docs_reference.py
+
+iam-check: venv ## the AWS actions the code calls vs docs/iam's policies (tests/tools/iam_actions.py; also a unit test)
+	$(BIN)/python tests/tools/iam_actions.py --check
+
+ee: build ## the AWX execution environment image (needs podman or docker; execution-environment.yml)
+	ansible-builder build -f execution-environment.yml -t fleetpatch-ssm-ee:$(shell sed -n 's/^version: *//p' galaxy.yml)
 
 changelog: venv ## lint changelog fragments; RELEASE=1 also releases galaxy.yml's version into CHANGELOG.md
 	antsibull-changelog lint

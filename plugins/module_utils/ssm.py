@@ -42,6 +42,8 @@ Declaring a resource
             def check_delete(self, current):  # optional: raise ParameterError to refuse (e.g. still in use)
             def delete(self, current):
             def predict(self, current, desired):  # optional: the after state check mode reports
+            self.outputs                      # optional dict: results besides the state (e.g. a code AWS
+                                              # returns once), on every exit, failures included
 
         def main():
             module = AnsibleAWSModule(argument_spec=..., supports_check_mode=True)   # with a `state` option
@@ -147,6 +149,9 @@ class ManagedResource:
         self.module = module
         self.params = module.params
         self._client = client
+        # Results besides the resource's state (e.g. a secret AWS returns once at creation). Every exit carries
+        # them, failures included: what AWS gave once must not be lost when a later step fails.
+        self.outputs = {}
 
     @property
     def client(self):
@@ -228,7 +233,9 @@ def ensure(resource: ManagedResource) -> None:
         current = resource.read()
         result = _ensure_absent(resource, current) if state == "absent" else _ensure_present(resource, current)
     except ParameterError as error:
-        module.fail_json(msg=str(error))
+        module.fail_json(msg=str(error), **resource.outputs)
     except AnsibleAWSError as error:
-        module.fail_json_aws_error(error)
-    module.exit_json(**result)
+        if error.exception:
+            module.fail_json_aws(error.exception, msg=error.message, **resource.outputs)
+        module.fail_json(msg=error.message, **resource.outputs)
+    module.exit_json(**result, **resource.outputs)

@@ -267,7 +267,6 @@ class HybridActivation(ManagedResource):
 
     def __init__(self, module, client=None) -> None:
         super().__init__(module, client)
-        self.outputs = {}  # results besides the activation: activation_code (once), tier
         self.now = datetime.datetime.now(datetime.timezone.utc)
         self._named = []  # every activation of the name, newest first
         self._created_id = None
@@ -381,14 +380,6 @@ def argument_spec():
     )
 
 
-def with_outputs(module, resource):
-    """Make the module's exits carry the resource's outputs besides its state. A failure after the creation still
-    returns the code, which cannot be read again (the task is no_log)."""
-    exit_json, fail_json = module.exit_json, module.fail_json
-    module.exit_json = lambda **result: exit_json(**dict(result, **resource.outputs))
-    module.fail_json = lambda **result: fail_json(**dict(result, **resource.outputs))
-
-
 def main():
     module = AnsibleAWSModule(
         argument_spec=argument_spec(),
@@ -397,7 +388,6 @@ def main():
         supports_check_mode=True,
     )
     resource = HybridActivation(module)
-    with_outputs(module, resource)
     ensure(resource)
 
 

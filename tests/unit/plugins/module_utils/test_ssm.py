@@ -73,8 +73,8 @@ class FakeModule:
     def fail_json(self, **result):
         raise ModuleExit(dict(result, failed=True))
 
-    def fail_json_aws_error(self, error):
-        raise ModuleExit({"failed": True, "msg": error.message, "exception": error.exception})
+    def fail_json_aws(self, exception, msg=None, **result):
+        raise ModuleExit(dict(result, failed=True, msg=msg, exception=exception))
 
     def warn(self, message):
         self.warnings.append(message)
@@ -191,3 +191,22 @@ def test_aws_errors_fail_with_what_the_module_was_doing():
         result = run(AwsThing(FakeModule(name="a")))
     assert result["failed"] is True and result["msg"] == "Failed to read the thing"
     assert result["exception"].response["Error"]["Code"] == "AccessDeniedException"
+
+
+def test_outputs_reach_the_result_on_success_and_on_failure():
+    """What AWS returns once (an activation code) is not lost when a later step of the task fails."""
+    class Once(Thing):
+        def create(self, desired):
+            super().create(desired)
+            self.outputs["secret"] = "given-once"
+
+    assert run(Once(FakeModule(name="a")))["secret"] == "given-once"
+
+    class FailsAfterCreate(Once):
+        def read(self):
+            if self.outputs:
+                raise ParameterError("the re-read failed")
+            return super().read()
+
+    result = run(FailsAfterCreate(FakeModule(name="a")))
+    assert result["failed"] is True and result["secret"] == "given-once"
