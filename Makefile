@@ -42,7 +42,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(abspath $(COLLECTIONS))
 
 have_tests = $(shell find $(1) -name 'test_*.py' -print -quit 2>/dev/null)
 
-.PHONY: help venv collections lab-up lab-down lab-status test test-lab test-unit test-sanity test-lint docs iam-check ee \
+.PHONY: help venv collections lab-up lab-down lab-status test test-lab test-unit test-sanity test-lint test-roles docs iam-check ee \
 	test-integration build changelog bench demo clean distclean
 
 help: ## list the targets
@@ -89,8 +89,8 @@ lab-status: venv ## is the lab running?
 
 # --- tests -----------------------------------------------------------------------------------------------------
 
-test: venv collections ## everything, fastest first, stopping at the first failure: lab, unit, sanity, lint, integration
-	@for suite in test-lab test-unit test-sanity test-lint test-integration; do \
+test: venv collections ## everything, fastest first, stopping at the first failure: lab, unit, sanity, lint, integration, roles
+	@for suite in test-lab test-unit test-sanity test-lint test-integration test-roles; do \
 		echo "=== make $$suite"; start=$$SECONDS; \
 		$(MAKE) $$suite || { echo "=== make $$suite FAILED after $$((SECONDS - start)) s"; exit 1; }; \
 		echo "=== make $$suite passed in $$((SECONDS - start)) s"; \
@@ -112,6 +112,9 @@ test-integration: venv collections ## playbooks against the lab (tests/integrati
 	$(if $(call have_tests,tests/integration),$(PYTEST) -n 2 --dist loadfile -q tests/integration,@echo "test-integration: no tests yet")
 
 # --- artifacts -------------------------------------------------------------------------------------------------
+
+test-roles: venv collections ## the ssm_agent role on systemd-nspawn hosts (molecule; root; ~3 min warm, ~6 min cold)
+	$(PYTEST) -q tests/roles
 
 build: venv collections ## build/fleetpatch-ssm-<version>.tar.gz, installed in a temp dir and listed by ansible-doc
 	rm -rf build && mkdir -p build

@@ -82,8 +82,13 @@ def is_stale(node: dict, days) -> bool:
 
 @SSMErrorHandler.common_error_handler("describe managed nodes")
 def describe_nodes(client, filters: list) -> list:
-    """DescribeInstanceInformation with `Filters`, every page."""
-    return paginated_items(client, "describe_instance_information", "InstanceInformationList", Filters=filters)
+    """DescribeInstanceInformation with `Filters`, every page. AWS refuses the whole request (InvalidInstanceId) when
+    one of the InstanceIds is not a node of this account: then read without that filter; callers apply matches()."""
+    try:
+        return paginated_items(client, "describe_instance_information", "InstanceInformationList", Filters=filters)
+    except is_boto3_error_code("InvalidInstanceId"):
+        others = [item for item in filters if item["Key"] != "InstanceIds"]
+        return paginated_items(client, "describe_instance_information", "InstanceInformationList", Filters=others)
 
 
 @SSMErrorHandler.common_error_handler("describe managed node")

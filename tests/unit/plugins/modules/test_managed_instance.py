@@ -142,3 +142,15 @@ def test_info_filters_by_source_id():
     calls = [lambda s: expect_list(s, rows, [HYBRID, {"Key": "SourceIds", "Values": [vm_id]}])]
     result = run(managed_instance_info.main, {"source_ids": [vm_id], "include_tags": False}, calls)
     assert [n["source_id"] for n in result["managed_instances"]] == [vm_id]
+
+
+def test_info_lists_nothing_for_an_id_another_account_owns():
+    """AWS refuses the InstanceIds filter with InvalidInstanceId when an ID is not a node of the account: the
+    question "is this registration alive here?" then has the answer "no", not an error."""
+    by_id = [HYBRID, {"Key": "InstanceIds", "Values": [OTHER]}]
+    calls = [lambda s: s.add_client_error("describe_instance_information", "InvalidInstanceId",
+                                          expected_params={"Filters": by_id, "MaxResults": 50}),
+             lambda s: expect_list(s, [info(NODE)], [HYBRID])]
+    result = run(managed_instance_info.main, {"instance_ids": [OTHER], "include_tags": False}, calls)
+    assert not result.get("failed"), result.get("msg")
+    assert result["managed_instances"] == []
