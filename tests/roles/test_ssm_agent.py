@@ -43,7 +43,7 @@ def _exports(env_sh: Path) -> dict:
     exported = {}
     for line in env_sh.read_text().splitlines():
         if line.startswith("export "):
-            name, _, value = line[len("export "):].partition("=")
+            name, _sep, value = line[len("export "):].partition("=")
             exported[name] = value.strip("'")
     return exported
 

@@ -465,8 +465,8 @@ def policy_problems(name: str, policy: dict, expected: set, required: set | None
     problems = [f"{name}: wildcard action {action!r} (list the actions)" for action in sorted(granted)
                 if "*" in action]
     problems += [f"{name}: grants {action}, which nothing needs" for action in sorted(granted - expected)]
-    problems += [f"{name}: lacks {action}" for action in sorted((expected if required is None else required)
-                                                                 - granted)]
+    needed = expected if required is None else required
+    problems += [f"{name}: lacks {action}" for action in sorted(needed - granted)]
     problems += [f"{name}: statement {statement.get('Sid', index)} uses NotAction" for index, statement
                  in enumerate(statements(policy)) if "NotAction" in statement]
     return problems
