@@ -384,7 +384,9 @@ def report(base: dict, large: dict | None) -> None:
               f"peak RSS {_stat(large_rows, 'rss_mb', 'MB')}; warm --list "
               f"{_stat(large['results']['warm'], 'seconds', 's')}, --graph {_stat(large['results']['warm_graph'], 'seconds', 's')}")
         print(f"growth, {large_hosts / small_hosts:.2f}x hosts: wall {_median(large_rows, 'seconds') / _median(small_rows, 'seconds'):.2f}x, "
-              f"CPU work {_work(large_rows) / _work(small_rows):.2f}x")
+              f"CPU work {_work(large_rows) / _work(small_rows):.2f}x (ansible-inventory alone "
+              f"{_median(large_rows, 'cpu') / _median(small_rows, 'cpu'):.2f}x, the lab alone "
+              f"{_median(large_rows, 'lab_cpu') / _median(small_rows, 'lab_cpu'):.2f}x)")
 
 
 def _child(scale: float, runs: int, with_anchor: bool) -> dict:

@@ -194,8 +194,8 @@ options:
     description:
       - Sources whose whole record is also stored as a host variable (C(fleet_ec2), C(fleet_ssm), C(fleet_azure)).
       - O(compose), O(groups), O(keyed_groups) and the host filters see them in any case. Storing them costs time
-        and memory for every host (ansible-core copies and tags each value of each host variable), so by default
-        hosts carry the C(fleet_*) summary only.
+        and memory for every host (C(ansible-inventory --list), which AWX imports, reads and writes each host
+        variable of each host), so by default hosts carry the C(fleet_*) summary only.
     type: list
     elements: str
     choices: [ec2, ssm, azure]
@@ -308,6 +308,13 @@ class _Layout:
     compose: dict
     groups: dict
     keyed_groups: list
+    include_filters: list
+    exclude_filters: list
+
+    @property
+    def constructed(self) -> bool:
+        """Whether the user asked for compose, groups or keyed_groups (Jinja2 per host: skipped when not)."""
+        return bool(self.compose or self.groups or self.keyed_groups)
 
 
 @dataclass
@@ -317,6 +324,19 @@ class Read:
     sources: Sources
     account_names: dict
     failures: list
+
+
+def _inventory_data(inventory):
+    """The inventory data behind ansible-core 2.19's per-source proxy (the object itself before 2.19 and in tests).
+
+    The proxy's set_variable deep-copies each value and tags every string in it with the source's origin, so that
+    plugins that do not say whether their values are templates get ansible-core's default (not trusted). At fleet
+    scale that copy is most of a cached run (about 17 variables x 6,000 hosts). This plugin's values are fresh
+    JSON data it built itself, never templates: set on the inventory data directly they are just as untrusted
+    (ansible-core 2.19 renders only strings tagged as trusted) and the copy is saved. Only the built-in host
+    variables and groups take this path; compose, groups and keyed_groups still go through the proxy.
+    """
+    return getattr(inventory, "__wrapped__", inventory)
 
 
 class InventoryModule(AWSInventoryBase):
@@ -513,15 +533,16 @@ class InventoryModule(AWSInventoryBase):
 
     # ------------------------------------------------------------------------------------------------- populate
     def _populate(self, read):
+        layout = self._layout()
         machines = merge(read.sources, self.get_option("hybrid_match"), self.get_option("hybrid_match_tags"),
                          lambda note: self.warn(f"{self.NAME}: {note}"))
         all_facts = [facts for facts in (machine_facts(machine, read.account_names) for machine in machines)
-                     if self._wanted(facts)]
+                     if self._wanted(facts, layout)]
         self._warn_patch_group_drift(machines)
-        layout = self._layout()
+        data = _inventory_data(self.inventory)
         linked = set()
         for host, facts in fleet_hosts.assign_hostnames(all_facts, layout.hostnames):
-            self._add_host(host, facts, layout, linked)
+            self._add_host(data, host, facts, layout, linked)
 
     def _layout(self):
         """What each host needs from the options, read once (options are read through templating)."""
@@ -531,42 +552,45 @@ class InventoryModule(AWSInventoryBase):
                        self.get_option("ssm_connection"), self.get_option("ssm_bucket_name"),
                        self.get_option("default_groups"), self.get_option("patch_group_prefix"),
                        frozenset(unstored), self.get_option("strict"), self.get_option("compose"),
-                       self.get_option("groups"), self.get_option("keyed_groups"))
+                       self.get_option("groups"), self.get_option("keyed_groups"),
+                       self.get_option("include_host_filters"), self.get_option("exclude_host_filters"))
 
-    def _wanted(self, facts) -> bool:
-        include, exclude = self.get_option("include_host_filters"), self.get_option("exclude_host_filters")
-        if include and not any(self._condition(condition, facts) for condition in include):
+    def _wanted(self, facts, layout) -> bool:
+        include, exclude = layout.include_filters, layout.exclude_filters
+        if include and not any(self._condition(condition, facts, layout.strict) for condition in include):
             return False
-        return not any(self._condition(condition, facts) for condition in exclude)
+        return not any(self._condition(condition, facts, layout.strict) for condition in exclude)
 
-    def _condition(self, condition, facts) -> bool:
+    def _condition(self, condition, facts, strict) -> bool:
         """A host filter on the machine's facts (Constructable's expression evaluation, as for compose)."""
         try:
             return bool(self._compose(condition, facts))
         except Exception as error:  # a template error on one host: constructed's rule (strict: fail, else skip)
-            if self.get_option("strict"):
+            if strict:
                 raise AnsibleParserError(f"{self.NAME}: host filter {condition!r}: {error}") from error
             return False
 
-    def _add_host(self, host, facts, layout, linked):
+    def _add_host(self, data, host, facts, layout, linked):
         """The host, its variables (a fact the machine does not have is not set), its default groups (each group
-        linked to its parent once: `linked`), then constructed's compose, groups and keyed_groups."""
-        self.inventory.add_host(host)
+        linked to its parent once: `linked`), then constructed's compose, groups and keyed_groups, if configured.
+        `data`: the inventory data, see _inventory_data."""
+        data.add_host(host)
         variables = dict(facts, **fleet_hosts.connection_vars(facts, layout.ansible_host_from, layout.ssm_connection,
                                                               layout.ssm_bucket))
         for name, value in variables.items():
             if value is not None and name not in layout.unstored:
-                self.inventory.set_variable(host, name, value)
+                data.set_variable(host, name, value)
         for group, parent in fleet_hosts.default_groups(facts, layout.categories, layout.patch_group_prefix):
             if group not in linked:
-                self.inventory.add_group(parent)
-                self.inventory.add_group(group)
-                self.inventory.add_child(parent, group)
+                data.add_group(parent)
+                data.add_group(group)
+                data.add_child(parent, group)
                 linked.add(group)
-            self.inventory.add_child(group, host)
-        self._set_composite_vars(layout.compose, variables, host, strict=layout.strict)
-        self._add_host_to_composed_groups(layout.groups, variables, host, strict=layout.strict)
-        self._add_host_to_keyed_groups(layout.keyed_groups, variables, host, strict=layout.strict)
+            data.add_child(group, host)
+        if layout.constructed:  # through self.inventory: what templates produce gets ansible-core's own handling
+            self._set_composite_vars(layout.compose, variables, host, strict=layout.strict)
+            self._add_host_to_composed_groups(layout.groups, variables, host, strict=layout.strict)
+            self._add_host_to_keyed_groups(layout.keyed_groups, variables, host, strict=layout.strict)
 
     def _warn_patch_group_drift(self, machines):
         drift = [(m.azure["name"], pair) for m in machines if (pair := patch_group_drift(m))]

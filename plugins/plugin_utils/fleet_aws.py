@@ -37,6 +37,8 @@ try:
 except ImportError:
     pass  # the plugin reports missing SDKs (AWSInventoryBase.require_aws_sdk) before any AWS source is read
 
+from .fleet_jobs import LOOKUP
+from .fleet_jobs import UNLOCK
 from .fleet_jobs import Job
 
 SESSION_NAME = "fleetpatch-inventory"
@@ -297,7 +299,7 @@ class AwsCollector:
             return self._region_step(account)
         return [Job(account.label("assume role", account.role_arn),
                     lambda: assume_role(self.clients.client("sts", self._home_region), account),
-                    lambda credentials: self._assumed(account, credentials))]
+                    lambda credentials: self._assumed(account, credentials), UNLOCK)]
 
     def organization_job(self, role_name: str, external_id: Optional[str], exclude: Iterable[str],
                          regions: Iterable[str]) -> Job:
@@ -314,7 +316,7 @@ class AwsCollector:
 
         return Job("organization accounts (ListAccounts)",
                    lambda: active_organization_accounts(self.clients.client("organizations", self._home_region)),
-                   accounts_found)
+                   accounts_found, UNLOCK)
 
     def _assumed(self, account: Account, credentials: dict) -> list[Job]:
         account.credentials = credentials
@@ -327,7 +329,7 @@ class AwsCollector:
             return self._region_jobs(account, regions)
         return [Job(account.label("enabled regions (DescribeRegions)"),
                     lambda: enabled_regions(self.clients.client("ec2", self._home_region, account.credentials)),
-                    lambda found: self._region_jobs(account, found))]
+                    lambda found: self._region_jobs(account, found), UNLOCK)]
 
     def _region_jobs(self, account: Account, regions: Iterable[str]) -> list[Job]:
         jobs = []
@@ -368,7 +370,7 @@ class AwsCollector:
         node_id = record["instance_id"]
         return Job(account.label(region, "ssm", f"tags of {node_id} (left out: its patch group is unknown)"),
                    lambda: managed_instance_tags(self.clients.client("ssm", region, account.credentials), node_id),
-                   tagged)
+                   tagged, LOOKUP)
 
 
 def current_account(sts) -> tuple[str, str]:

@@ -10,13 +10,19 @@ one tag lookup per hybrid node). `run_jobs` runs them `max_workers` at a time. W
 touches the collected data (no lock needed) and the only one that schedules follow-up jobs, so no worker ever waits
 for another one (a bounded pool cannot deadlock on itself).
 
+Order: by `Job.priority`, then first scheduled first. UNLOCK jobs (a role, the enabled regions, the organization's
+accounts) come first since every other call of their account waits for them; then LISTING jobs, long chains of
+pages; LOOKUP jobs (one short call per resource) last, where they fill the pool while the last listings run instead
+of holding back the listings and roles not started yet (run depth first, 300 tag lookups of the first regions kept
+an account's role and the Azure listings waiting for half of a cold run).
+
 A job that raises one of `expected_errors` (the SDKs' service and connection errors, after their own retries) is
 a `JobFailure` naming where it happened; its follow-ups never run. Anything else is a bug and propagates.
 """
 
 from __future__ import annotations
 
-import collections
+import heapq
 import itertools
 from concurrent.futures import FIRST_COMPLETED
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +34,9 @@ from typing import Iterable
 from typing import Optional
 
 
+UNLOCK, LISTING, LOOKUP = 0, 1, 2  # Job.priority, first to run first (see the module docstring)
+
+
 @dataclass
 class Job:
     """One call. `where` names it for a failure message ("account 123456789012 eu-west-1 ssm")."""
@@ -35,6 +44,7 @@ class Job:
     where: str
     call: Callable[[], Any]
     then: Optional[Callable[[Any], Optional[Iterable["Job"]]]] = None
+    priority: int = LISTING
 
 
 @dataclass
@@ -57,21 +67,24 @@ def describe_error(error: BaseException) -> str:
 
 
 def run_jobs(jobs: Iterable[Job], max_workers: int, expected_errors: tuple) -> list[JobFailure]:
-    """Run `jobs` and every follow-up they schedule, at most `max_workers` at a time; return the failures.
-
-    Follow-ups go first (depth first): a region's tag lookups run as soon as its listing is in, beside the listings
-    still running, instead of queueing behind every account not started yet. Jobs that finish together are handled
-    in the order they were started (one worker: everything runs in a fixed order).
-    """
+    """Run `jobs` and every follow-up they schedule, at most `max_workers` at a time, in priority order (the module
+    docstring); return the failures. Jobs that finish together are handled in the order they were started (one
+    worker: everything runs in a fixed order)."""
     failures: list[JobFailure] = []
-    ready = collections.deque(jobs)
     order = itertools.count()
+    ready: list = []
+
+    def schedule(scheduled: Optional[Iterable[Job]]) -> None:
+        for job in scheduled or ():
+            heapq.heappush(ready, (job.priority, next(order), job))
+
+    schedule(jobs)
     running: dict = {}
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fleet-inventory") as pool:
         while ready or running:
             while ready and len(running) < max_workers:
-                job = ready.popleft()
-                running[pool.submit(job.call)] = (next(order), job)
+                _priority, started, job = heapq.heappop(ready)
+                running[pool.submit(job.call)] = (started, job)
             done = wait(running, return_when=FIRST_COMPLETED).done
             for future in sorted(done, key=lambda finished: running[finished][0]):
                 job = running.pop(future)[1]
@@ -80,5 +93,5 @@ def run_jobs(jobs: Iterable[Job], max_workers: int, expected_errors: tuple) -> l
                 except expected_errors as error:
                     failures.append(JobFailure(job.where, error))
                     continue
-                ready.extendleft(reversed(list((job.then(result) if job.then else None) or ())))
+                schedule(job.then(result) if job.then else None)
     return failures

@@ -8,7 +8,10 @@ import pytest
 import yaml
 from ansible.errors import AnsibleParserError
 from ansible.inventory.data import InventoryData
+from ansible.inventory.manager import InventoryManager
 from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar
+from ansible.template import trust_as_template
 
 from ansible_collections.fleetpatch.ssm.plugins.inventory.fleet import Read
 from ansible_collections.fleetpatch.ssm.plugins.plugin_utils.fleet_jobs import JobFailure
@@ -57,6 +60,12 @@ class Run:
         plugin.parse(inventory, DataLoader(), str(path), cache=use_cache)
         plugin.update_cache_if_changed() if config.get("cache") else None
         return inventory
+
+    def through_ansible(self, **config):
+        """The same read through ansible-core's InventoryManager, as ansible-inventory and ansible-playbook do it
+        (ansible-core 2.19 hands the plugin a proxy of the inventory data)."""
+        self(**config)  # writes the file and fakes the read
+        return InventoryManager(DataLoader(), [str(self.tmp_path / "test.fleet.yml")])
 
 
 @pytest.fixture
@@ -118,6 +127,21 @@ def test_a_filter_that_fails_on_a_host_skips_it_unless_strict(run):
     assert sorted(kept.hosts) == ["az-app-001", "az-dev-001", "erp-1"]
     with pytest.raises(AnsibleParserError, match="host filter"):
         run(exclude_host_filters=["fleet_ec2.instance_type == 't3.medium'"], strict=True)
+
+
+def test_through_ansible_the_variables_are_data_never_templates(run):
+    """Host variables are set on the inventory data behind ansible-core's proxy, which would otherwise copy and tag
+    every value: they must stay untrusted, so a tag holding Jinja2 is never rendered when a play reads it."""
+    with_template = sources([ec2("i-0a", {"Name": "pg-1", "PatchGroup": "prod-sensitive", "Owner": "{{ 6 * 7 }}"})],
+                            [node("i-0a")], [])
+    run.answer = (with_template, [])
+
+    host = run.through_ansible().get_host("pg-1")
+    play = Templar(loader=DataLoader(), variables=host.get_vars())
+
+    assert play.template(trust_as_template("{{ fleet_patch_group }}")) == "prod-sensitive"
+    assert play.template(trust_as_template("{{ fleet_tags.Owner }}")) == "{{ 6 * 7 }}"
+    assert [group.name for group in host.get_groups() if group.name.startswith("prod")] == ["prod_sensitive"]
 
 
 def test_session_manager_connection_variables(run):

@@ -7,6 +7,9 @@ import time
 
 import pytest
 
+from ansible_collections.fleetpatch.ssm.plugins.plugin_utils.fleet_jobs import LISTING
+from ansible_collections.fleetpatch.ssm.plugins.plugin_utils.fleet_jobs import LOOKUP
+from ansible_collections.fleetpatch.ssm.plugins.plugin_utils.fleet_jobs import UNLOCK
 from ansible_collections.fleetpatch.ssm.plugins.plugin_utils.fleet_jobs import Job
 from ansible_collections.fleetpatch.ssm.plugins.plugin_utils.fleet_jobs import run_jobs
 
@@ -69,3 +72,20 @@ def test_results_are_used_on_the_calling_thread():
     run_jobs([Job(str(n), lambda: None, lambda _: threads.add(threading.current_thread())) for n in range(5)], 3, ())
 
     assert threads == {threading.current_thread()}
+
+
+def test_roles_run_first_listings_next_and_lookups_only_when_no_listing_waits():
+    """A region's tag lookups must not hold back the roles and listings not started yet (they are the long chains);
+    one worker shows the order."""
+    ran = []
+
+    def job(name, priority, follow_ups=()):
+        return Job(name, lambda: ran.append(name), lambda _: list(follow_ups), priority)
+
+    region = job("account 1 eu-west-1 ssm", LISTING, [job(f"tags of mi-{n}", LOOKUP) for n in (1, 2)])
+    jobs = [region, job("account 1 us-east-1 ssm", LISTING), job("azure subscription s", LISTING),
+            job("account 2 assume role", UNLOCK, [job("account 2 eu-west-1 ec2", LISTING)])]
+
+    assert run_jobs(jobs, 1, (ServiceError,)) == []
+    assert ran == ["account 2 assume role", "account 1 eu-west-1 ssm", "account 1 us-east-1 ssm",
+                   "azure subscription s", "account 2 eu-west-1 ec2", "tags of mi-1", "tags of mi-2"]
