@@ -277,6 +277,7 @@ from ansible.plugins.inventory import BaseInventoryPlugin
 from ansible_collections.amazon.aws.plugins.plugin_utils.botocore import get_aws_connection_info
 from ansible_collections.amazon.aws.plugins.plugin_utils.inventory import AWSInventoryBase
 
+from ansible_collections.fleetpatch.ssm.plugins.module_utils import azure_compute
 from ansible_collections.fleetpatch.ssm.plugins.plugin_utils import fleet_aws
 from ansible_collections.fleetpatch.ssm.plugins.plugin_utils import fleet_azure
 from ansible_collections.fleetpatch.ssm.plugins.plugin_utils import fleet_hosts
@@ -503,11 +504,8 @@ class InventoryModule(AWSInventoryBase):
         return jobs
 
     def _azure(self):
-        authority = self.get_option("azure_authority_host")
-        credential = fleet_azure.make_credential(
-            self.get_option("azure_tenant_id"), self.get_option("azure_client_id"),
-            self.get_option("azure_client_secret"), authority,
-            fleet_azure.disables_instance_discovery(authority, self.get_option("azure_disable_instance_discovery")))
+        credential = azure_compute.make_credential(
+            {option: self.get_option(option) for option in azure_compute.CREDENTIAL_OPTIONS})
         return fleet_azure.AzureCollector(credential, self.get_option("azure_endpoint").rstrip("/"),
                                           self._subscriptions, self.get_option("max_attempts"))
 

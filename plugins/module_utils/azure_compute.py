@@ -5,8 +5,8 @@
 """Azure Resource Manager (Microsoft.Compute) from a module: credentials, the client, VM references, run commands.
 
 Credentials and endpoint
-    The options and environment variables are the `fleetpatch.ssm.fleet` inventory's (plugin_utils/fleet_azure.py;
-    a module cannot import plugin_utils, so the few lines that build a credential live here too): a service
+    The options and environment variables are the `fleetpatch.ssm.fleet` inventory's, which builds its credential
+    with make_credential() too (plugins may import module_utils, not the other way round): a service
     principal secret gives azure-identity's ClientSecretCredential, no secret gives DefaultAzureCredential
     (environment, workload identity, managed identity, Azure CLI). An authority host that is not one of Microsoft's
     public ones (Azure Stack, a private cloud, a test endpoint) needs MSAL's instance discovery off, since MSAL
@@ -76,6 +76,11 @@ def disables_instance_discovery(authority: Optional[str], explicit: Optional[boo
         return explicit
     return bool(authority) and urlparse(authority if "//" in authority else f"//{authority}").hostname \
         not in MICROSOFT_AUTHORITIES
+
+
+# The options (module parameters, inventory options: the same names) that make_credential() reads.
+CREDENTIAL_OPTIONS = ("azure_tenant_id", "azure_client_id", "azure_client_secret", "azure_authority_host",
+                      "azure_disable_instance_discovery")
 
 
 def make_credential(params: dict):

@@ -11,12 +11,8 @@ Rules followed (Azure REST API reference, Compute "Virtual Machines - List All";
 * `properties.vmId` is the VM's unique id (the SMBIOS UUID its guest sees): the key of the hybrid-node merge.
 * The power state is the instance-view status whose code starts with `PowerState/`.
 * Throttling: ARM answers 429 with Retry-After; azure-core's RetryPolicy retries 429 and 5xx and honours it.
-* Credentials: a service principal secret (ClientSecretCredential) when one is given, else DefaultAzureCredential
-  (environment, workload identity, managed identity, Azure CLI, ...). An authority host that is not one of
-  Microsoft's public ones (Azure Stack, a private cloud, the lab) needs MSAL's instance discovery off, since MSAL
-  would validate it by asking login.microsoftonline.com.
-* The token is for Azure Resource Manager ("https://management.azure.com/.default", the SDK's default scope),
-  whichever endpoint serves ARM.
+* Credentials and the token's scope: module_utils/azure_compute.py (one mechanism for the inventory and the
+  modules).
 
 The SDK is imported only when Azure is read (a cached inventory never loads it).
 """
@@ -25,39 +21,12 @@ from __future__ import annotations
 
 from typing import Mapping
 from typing import Optional
-from urllib.parse import urlparse
+
+from ansible_collections.fleetpatch.ssm.plugins.module_utils.azure_compute import ARM_SCOPE
 
 from .fleet_jobs import Job
 
-ARM_SCOPE = "https://management.azure.com/.default"
-MICROSOFT_AUTHORITIES = ("login.microsoftonline.com", "login.chinacloudapi.cn", "login.microsoftonline.us")
 _POWER_STATE_PREFIX = "PowerState/"
-
-
-def disables_instance_discovery(authority: Optional[str], explicit: Optional[bool]) -> bool:
-    """The `azure_disable_instance_discovery` option, or its default: on for a non-Microsoft authority host."""
-    if explicit is not None:
-        return explicit
-    return bool(authority) and urlparse(authority if "//" in authority else f"//{authority}").hostname \
-        not in MICROSOFT_AUTHORITIES
-
-
-def make_credential(tenant_id: Optional[str], client_id: Optional[str], client_secret: Optional[str],
-                    authority: Optional[str], disable_instance_discovery: bool):
-    """ClientSecretCredential for a service principal secret, else DefaultAzureCredential."""
-    from azure.identity import ClientSecretCredential
-    from azure.identity import DefaultAzureCredential
-
-    options = {"disable_instance_discovery": disable_instance_discovery}
-    if authority:
-        options["authority"] = authority
-    if client_secret:
-        return ClientSecretCredential(tenant_id, client_id, client_secret, **options)
-    if client_id:  # a user-assigned managed identity, or a workload identity's client
-        options["managed_identity_client_id"] = client_id
-    if tenant_id:
-        options["workload_identity_tenant_id"] = tenant_id
-    return DefaultAzureCredential(**options)
 
 
 def _power_state(instance_view: Mapping) -> Optional[str]:

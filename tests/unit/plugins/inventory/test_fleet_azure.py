@@ -16,8 +16,6 @@ import urllib3
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import AzureError
 from azure.core.pipeline.transport import RequestsTransport
-from azure.identity import ClientSecretCredential
-from azure.identity import DefaultAzureCredential
 
 from ansible_collections.fleetpatch.ssm.plugins.plugin_utils import fleet_azure
 from ansible_collections.fleetpatch.ssm.plugins.plugin_utils.fleet_jobs import run_jobs
@@ -136,27 +134,9 @@ def test_throttling_beyond_max_attempts_is_a_failure():
     assert len(read.failures) == 1 and "TooManyRequests" in read.failures[0]
 
 
-@pytest.mark.parametrize("authority, explicit, expected", [
-    (None, None, False),
-    ("https://login.microsoftonline.com", None, False),
-    ("login.microsoftonline.us", None, False),
-    ("https://127.0.0.1:8443", None, True),
-    ("https://adfs.contoso.example/adfs", None, True),
-    ("https://adfs.contoso.example/adfs", False, False),
-])
-def test_instance_discovery_is_off_for_authorities_microsoft_does_not_run(authority, explicit, expected):
-    assert fleet_azure.disables_instance_discovery(authority, explicit) is expected
-
-
 def test_subscription_entries():
     assert fleet_azure.subscriptions_from_options([PROD, {"id": GONE, "name": "old"}]) == [(PROD, PROD), (GONE, "old")]
     with pytest.raises(ValueError, match=r"azure_subscriptions\[0\]"):
         fleet_azure.subscriptions_from_options([{"name": "no id"}])
 
 
-def test_a_secret_means_a_service_principal_otherwise_the_default_chain():
-    principal = fleet_azure.make_credential(GONE, PROD, "s3cret", "https://127.0.0.1:8443", True)
-    default = fleet_azure.make_credential(None, None, None, None, False)
-
-    assert isinstance(principal, ClientSecretCredential)
-    assert isinstance(default, DefaultAzureCredential)

@@ -76,6 +76,13 @@ def test_a_service_principal_secret_gives_a_client_secret_credential():
     assert type(credential).__name__ == "ClientSecretCredential"
 
 
+def test_no_secret_gives_the_default_chain_the_inventory_and_modules_share():
+    """The inventory builds its credential from its options of the same names (plugins/inventory/fleet.py)."""
+    assert set(azure_compute.CREDENTIAL_OPTIONS) <= set(azure_compute.azure_argument_spec())
+    credential = azure_compute.make_credential(dict.fromkeys(azure_compute.CREDENTIAL_OPTIONS))
+    assert type(credential).__name__ == "DefaultAzureCredential"
+
+
 # ------------------------------------------------------------------------------------------------- results
 
 def test_linux_action_output_is_split_into_its_streams():
