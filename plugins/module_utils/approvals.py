@@ -21,10 +21,16 @@ and versions, optionally per server:
       - package: openssl.amd64          # the review's package (DescribeInstancePatches KBId)
         version: 3.0.2-0ubuntu1.15      # exactly the review's candidate version
         servers: [i-0123456789abcdef0]  # optional; default: every server the review offers this version to
+    new_packages:                       # what approved packages bring new (the review's new_packages)
+      - package: linux-image-5.15.0-100-generic.amd64
+        servers: [i-0123456789abcdef0]  # optional; default: every server whose approved packages bring it
 
 `check_approval` refuses (ApprovalRefused, every problem named) an approval of another run, a package or a
 version the review does not offer, a server the review does not know, an expired or not-yet-valid approval,
-one without reviewer or reason.
+one without reviewer or reason, and one that approves a package the review says brings new packages (Ubuntu's
+kernel meta packages and their new kernel image, review.py) without naming them in `new_packages`, or names a
+new package no approved package brings. New packages are approved by name: their versions are whatever the
+approved version needs, which no AWS API tells before the install.
 
 Install (AWS-RunPatchBaseline InstallOverrideList, user guide): a YAML `patches:` list of `id` (Linux
 `name.arch`, Windows the KB) and an optional `title`, which on Linux filters by version in the package
@@ -36,8 +42,9 @@ dependency is listed at another version is blocked ("Failed"), so an approved pa
 upgrade fails loudly instead of upgrading it. Servers with the same list share one file and one command.
 
 Verification compares SSM Inventory before and after the install: every approved package at its approved
-version, no other installed package changed or disappeared; packages that appear are the approved ones'
-dependencies (a kernel meta package's new kernel image) and are listed, failing it only when asked to.
+version, no other installed package changed or disappeared, and no package appeared that the approval does not
+name in `new_packages` (the verification's `allow_new_packages` relaxes the last rule; the role's default keeps
+it).
 
 Ubuntu soak (ours, not AWS's: AWS supports no approval delay on Ubuntu): the first time each candidate version
 is seen by a review is kept in a small YAML file; a soak approval approves the candidates first seen at least N
@@ -58,6 +65,7 @@ from dataclasses import dataclass
 
 from .review import WINDOWS
 from .review import package_key
+from .review import split_kb_id
 
 REVIEW_KIND = "fleetpatch.sensitive-review"
 APPROVAL_KIND = "fleetpatch.sensitive-approval"
@@ -95,6 +103,7 @@ class Approved:
     package: str
     version: str
     title: str
+    new: bool = False   # a new package an approved one brings (approved by name: version and title are "")
 
 
 # ---------------------------------------------------------------------------------------------- times
@@ -247,16 +256,67 @@ def _resolve(approval: dict, index: ReviewIndex, problems: list) -> dict:
     return resolved
 
 
+def brought(approved, index: ReviewIndex) -> dict:
+    """{instance_id: {new package: the approved package that brings it}} of (instance_id, package) pairs, from
+    the review's new_packages."""
+    found = {}
+    for server, approved_package in approved:
+        for package in index.offers[approved_package][server].get("new_packages") or []:
+            found.setdefault(server, {}).setdefault(package, approved_package)
+    return found
+
+
+def _resolve_new(approval: dict, index: ReviewIndex, resolved: dict, problems: list) -> dict:
+    """{instance_id: [Approved(new=True)]} of the new_packages list, which must name exactly what the approved
+    packages bring (a server's list: every one of them, none other)."""
+    expected = brought(((server, item.package) for server, items in resolved.items() for item in items), index)
+    entries = approval.get("new_packages") or []
+    if not isinstance(entries, list):
+        problems.append("new_packages: allowed: a list of mappings with package and optional servers")
+        return {}
+    named = {}
+    for position, entry in enumerate(entries):
+        field = f"new_packages[{position}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("package"), str) or not entry["package"]:
+            problems.append(f"{field}: allowed: a mapping with package (text) and optional servers")
+            continue
+        package = entry["package"]
+        bringing = sorted(server for server, packages in expected.items() if package in packages)
+        servers = entry.get("servers")
+        if servers is None:
+            servers = bringing
+        if not bringing or not isinstance(servers, list):
+            problems.append(f"{field}: {package} is not a new package that the approved packages bring "
+                            f"(review {index.run_id})")
+            continue
+        for server in servers:
+            if server not in bringing:
+                problems.append(f"{field}: no approved package brings {package} to {server}")
+            else:
+                named.setdefault(server, set()).add(package)
+    for server, packages in sorted(expected.items()):
+        for package, by in sorted(packages.items()):
+            if package not in named.get(server, set()):
+                problems.append(f"new_packages: {by} brings the new package {package} to {server} (review "
+                                f"{index.run_id}); name it in new_packages, or leave {by} out")
+    return {server: [Approved(server, package, "", "", new=True) for package in sorted(packages)]
+            for server, packages in named.items()}
+
+
 def check_approval(approval, review_index: ReviewIndex, now: datetime.datetime) -> dict:
-    """{instance_id: [Approved]}, or ApprovalRefused naming every problem."""
+    """{instance_id: [Approved]} (the new packages last on each server), or ApprovalRefused naming every
+    problem."""
     if not isinstance(approval, dict):
         raise ApprovalRefused(["the approval file is not a mapping (see the approval format)"])
     problems = []
     _check_header(approval, review_index, now, problems)
     resolved = _resolve(approval, review_index, problems)
+    for server, items in _resolve_new(approval, review_index, resolved, problems).items():
+        resolved[server] += items
     if problems:
         raise ApprovalRefused(problems)
-    return {server: sorted(items, key=lambda item: item.package) for server, items in sorted(resolved.items())}
+    return {server: sorted(items, key=lambda item: (item.new, item.package))
+            for server, items in sorted(resolved.items())}
 
 
 def split_source_warnings(resolved: dict, index: ReviewIndex) -> list:
@@ -266,6 +326,8 @@ def split_source_warnings(resolved: dict, index: ReviewIndex) -> list:
     for server, items in resolved.items():
         approved = {item.package for item in items}
         for item in items:
+            if item.new:
+                continue
             left_out = [name for name in index.offers[item.package][server].get("same_version_as") or []
                         if name not in approved]
             if left_out:
@@ -312,6 +374,14 @@ def generate_approval(index: ReviewIndex, *, approval_id: str, reviewer: str, re
     approval["expires_at"] = utc_text(now + datetime.timedelta(days=valid_days))
     approval["packages"] = [{"package": package, "version": version, "servers": sorted(names)}
                             for (package, version), names in sorted(by_version.items())]
+    new = {}
+    for server, packages in brought(((server, package) for (package, _version), names in by_version.items()
+                                     for server in names), index).items():
+        for package in packages:
+            new.setdefault(package, set()).add(server)
+    if new:
+        approval["new_packages"] = [{"package": package, "servers": sorted(names)}
+                                    for package, names in sorted(new.items())]
     return approval
 
 
@@ -387,7 +457,10 @@ def report_entries(approval: dict, resolved: dict, index: ReviewIndex) -> list:
     for server, items in resolved.items():
         windows = index.servers[server].get("os_family") == WINDOWS
         for item in items:
-            version = None if windows else (item.version[2:] if item.version.startswith("0:") else item.version)
+            if windows or item.new:
+                version = None  # any version: Windows KBs carry none; a new package's is what the approved needs
+            else:
+                version = item.version[2:] if item.version.startswith("0:") else item.version
             servers_by_version.setdefault((item.package, version), []).append(server)
     entries = []
     for (package, version), servers in sorted(servers_by_version.items(), key=lambda pair: str(pair[0])):
@@ -409,6 +482,7 @@ def _quoted(text: str) -> str:
 def override_entries(server: dict, approved: list, pin: bool = True) -> list:
     """(id, title) pairs of a server's InstallOverrideList: the approved packages at their exact titles, and on
     Linux (with `pin`) every other package the review offers the server at its installed version."""
+    approved = [item for item in approved if not item.new]  # brought by the package manager, never listed
     entries = [(item.package, item.title) for item in approved]
     if pin and server.get("os_family") != WINDOWS:
         chosen = {item.package for item in approved}
@@ -447,15 +521,17 @@ def install_batches(index: ReviewIndex, resolved: dict, approval_id: str, pin: b
 # ---------------------------------------------------------------------------------------------- verification
 
 def verify_server(instance_id: str, family, approved: list, before: dict, after: dict,
-                  allow_new_packages: bool = True) -> dict:
+                  allow_new_packages: bool = False) -> dict:
     """Every approved package at its approved version, and no other package changed (SSM Inventory before and
-    after). `approved`: [{package, version}]; `before` / `after`: {package key: version} (review.py).
+    after). `approved`: [{package, version, new?}] (`new`: a new package the approval names, any version);
+    `before` / `after`: {package key: version} (review.py).
 
-    A package that was not installed before and is now can only be a dependency of an approved one (the install
-    lists nothing else, and every other reviewed package is pinned): a kernel meta package brings its new kernel
-    image, for example. Such packages are listed as `new_packages`; they fail the verification only when
-    `allow_new_packages` is false. A package that was installed and changed or disappeared always fails it."""
-    expected = {package_key(item["package"], family): item for item in approved}
+    A package that was not installed before and is now is listed in `new_packages`, `approved` when the approval
+    names it (matched by name: dpkg and the review may spell an architecture-independent package's arch
+    differently). An unapproved one fails the verification unless `allow_new_packages`. A package that was
+    installed and changed or disappeared always fails it."""
+    new_approved = {split_kb_id(item["package"])[0] for item in approved if item.get("new")}
+    expected = {package_key(item["package"], family): item for item in approved if not item.get("new")}
     results, wrong = [], []
     for key, item in sorted(expected.items()):
         found = after.get(key)
@@ -466,11 +542,14 @@ def verify_server(instance_id: str, family, approved: list, before: dict, after:
     changed = [{"package": key, "before": before.get(key), "after": after.get(key)}
                for key in sorted(set(before) | set(after))
                if key not in expected and before.get(key) != after.get(key)]
-    new = [change for change in changed if change["before"] is None]
+    new = [dict(change, approved=split_kb_id(change["package"])[0] in new_approved)
+           for change in changed if change["before"] is None]
     unapproved = [change for change in changed if change["before"] is not None]
-    verified = not wrong and not unapproved and (allow_new_packages or not new)
+    unapproved_new = [change["package"] for change in new if not change["approved"]]
+    verified = not wrong and not unapproved and (allow_new_packages or not unapproved_new)
     return {"instance_id": instance_id, "status": "verified" if verified else "mismatch", "approved": results,
-            "not_at_approved_version": wrong, "unapproved_changes": unapproved, "new_packages": new}
+            "not_at_approved_version": wrong, "unapproved_changes": unapproved, "new_packages": new,
+            "unapproved_new_packages": unapproved_new}
 
 
 # ---------------------------------------------------------------------------------------------- Ubuntu soak

@@ -18,6 +18,14 @@ Targets (`target_selections`)
     listed nodes carry (usually one). A node that carries the group under both keys would receive both commands and
     run the document twice at once, so such a run is refused before anything is sent, naming the nodes.
 
+Protected patch groups (`refuse_protected`)
+    Defence in depth under the roles' guards: an Install whose targets include a node of a protected (sensitive)
+    group is refused before SendCommand unless it installs an explicit InstallOverrideList (what the
+    sensitive_patching role builds only from a recorded, checked approval). Tags and instance ids say nothing of a
+    node's group, so the protected nodes are listed by their tags: one DescribeInstanceInformation per group and
+    tag key (its `tag:` filter sees EC2 and hybrid nodes' tags alike), whatever the fleet size, then compared with
+    the run's targets. A BaselineOverride would approve whatever it says, so it does not lift the guard.
+
 Waiting (`wait_for_commands`)
     ListCommands(CommandId) answers a command's aggregate (TargetCount, CompletedCount, ErrorCount, Status) in one
     call whatever the fleet size. boto3's CommandExecuted waiter polls GetCommandInvocation once per node, which
@@ -172,6 +180,10 @@ def check_targets(params: dict) -> None:
     if params.get("patch_group") is not None:
         check_length("patch_group", params["patch_group"], *PATCH_GROUP_LENGTH)
         check_tag_characters("patch_group", params["patch_group"])
+    for index, group in enumerate(params.get("protected_patch_groups") or []):
+        field = field_path("protected_patch_groups", index)
+        check_length(field, group, *PATCH_GROUP_LENGTH)
+        check_tag_characters(field, group)
 
 
 def _check_tags(tags: dict) -> None:
@@ -287,6 +299,29 @@ def _patch_group_selections(client, patch_group: str) -> list:
             "Remove one of the two tags (Patch Manager reads either), or target these nodes by instance_ids"
         )
     return selections
+
+
+def protected_nodes(client, groups: list) -> dict:
+    """{node id: patch group} of the managed nodes whose PatchGroup or Patch Group tag is one of `groups`."""
+    found = {}
+    for group in groups:
+        for key in PATCH_GROUP_TAG_KEYS:
+            for node in list_nodes(client, [{"Key": f"tag:{key}", "Values": [group]}]):
+                found.setdefault(node["InstanceId"], group)
+    return found
+
+
+def refuse_protected(selections: list, protected: dict) -> None:
+    """Refuse an Install (without an InstallOverrideList) whose targets include protected nodes, naming them."""
+    named = {instance_id for selection in selections for instance_id in selection.address.get("InstanceIds", ())}
+    hit = sorted((_all_listed(selections) | named) & set(protected))
+    if hit:
+        groups = ", ".join(sorted({protected[node] for node in hit}))
+        raise ParameterError(
+            f"protected_patch_groups: Install refused, nothing was sent: {', '.join(hit)} belong to the protected "
+            f"patch group(s) {groups}. Their installs go only through an approved InstallOverrideList "
+            "(install_override_list; the fleetpatch.ssm.sensitive_patching role's install step), never the "
+            "baseline's approvals")
 
 
 def node_view(node: dict) -> dict:

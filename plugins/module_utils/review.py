@@ -17,6 +17,16 @@ What AWS gives (and nothing else is inferred):
   A row's version and the inventory's version are compared in one form: APT's version as is, YUM's
   `epoch:version-release` with epoch 0 when there is none (how Patch Manager writes YUM titles).
 
+New packages: DescribeInstancePatches lists updates of installed packages only, but installing some of them brings
+packages the server never had. On Ubuntu a kernel meta package (linux-image-generic, linux-generic,
+linux-image-aws, their -hwe-NN.NN forms...) is versioned <kernel>.<ABI>.<upload> and depends on that ABI's kernel
+image and modules, packages of their own (linux-image-<kernel>-<ABI>-<flavour>, linux-modules-...), which apt
+installs as new packages with it. An InstallOverrideList does not stop that: it selects the patches to install,
+and the package manager adds what they depend on. The review names those packages (`new_packages` of the entry),
+derived from Ubuntu's naming, so that an approval can name them too and the verification can refuse anything
+else that appears. Their exact versions are not knowable before the install (AWS lists no dependency); the
+approval names packages, the verification reports the versions found.
+
 Reboot expected: AWS's patch APIs say nothing per patch (Patch Manager reboots after any install with
 RebootIfNeeded and leaves patches InstalledPendingReboot with NoReboot). The review says what is likely and marks
 it as a heuristic: on Linux, packages whose update takes effect only after a reboot (kernel and its meta
@@ -28,6 +38,7 @@ Linux and "unknown" on Windows.
 from __future__ import annotations
 
 import fnmatch
+import re
 
 from .ssm import SSMErrorHandler
 from .ssm import iso_dates
@@ -56,6 +67,19 @@ LINUX_REBOOT_REASON = ("heuristic: kernel, C library, systemd, D-Bus and microco
 LINUX_NO_REBOOT_REASON = "heuristic: services restart without a reboot; AWS reports no reboot flag per package"
 WINDOWS_REBOOT_REASON = "heuristic: Windows cumulative updates restart the server; AWS reports no reboot flag per KB"
 WINDOWS_UNKNOWN_REASON = "unknown: AWS reports no reboot flag per KB"
+
+# Ubuntu kernel meta packages and what each brings for the ABI of its version (see the module docstring). The
+# `virtual` flavour installs the `generic` kernel.
+KERNEL_META = re.compile(r"linux-(?P<kind>image-|headers-)?(?P<flavour>[a-z][a-z0-9]*)(-hwe-[0-9.]+)?(-edge)?")
+KERNEL_META_VERSION = re.compile(r"(?P<kernel>\d+\.\d+\.\d+)\.(?P<abi>\d+)(\.\d+)*(~[\w.+]+)?")
+KERNEL_FLAVOURS = {"virtual": "generic"}
+KERNEL_IMAGE_PACKAGES = ("linux-image-{abi}-{flavour}", "linux-modules-{abi}-{flavour}",
+                         "linux-modules-extra-{abi}-{flavour}")
+KERNEL_HEADER_PACKAGES = ("linux-headers-{abi}-{flavour}", "linux-headers-{abi}")
+KERNEL_META_BRINGS = {"image-": KERNEL_IMAGE_PACKAGES, "headers-": KERNEL_HEADER_PACKAGES,
+                      None: KERNEL_IMAGE_PACKAGES + KERNEL_HEADER_PACKAGES}
+# linux-<word> packages that are not kernel meta packages.
+NOT_KERNEL_META = ("firmware", "base", "libc", "tools", "sound", "doc", "source")
 
 
 # ---------------------------------------------------------------------------------------------- identities
@@ -128,6 +152,22 @@ def reboot_expectation(row: dict, family) -> tuple:
     return False, LINUX_NO_REBOOT_REASON
 
 
+def new_packages(row: dict, family) -> list:
+    """Packages (`name.arch`) that installing the row's candidate brings new to the server: see the module
+    docstring. Only Ubuntu's kernel meta packages are known to; anything else: none."""
+    if family != "UBUNTU":
+        return []
+    name, arch = split_kb_id(row["KBId"])
+    meta = KERNEL_META.fullmatch(name)
+    version = KERNEL_META_VERSION.fullmatch(candidate_version(row, family))
+    if not meta or not version or meta["flavour"] in NOT_KERNEL_META:
+        return []
+    abi = f"{version['kernel']}-{version['abi']}"
+    flavour = KERNEL_FLAVOURS.get(meta["flavour"], meta["flavour"])
+    brought = [pattern.format(abi=abi, flavour=flavour) for pattern in KERNEL_META_BRINGS[meta["kind"]]]
+    return [f"{package}.{arch}" if arch else package for package in brought]
+
+
 def cve_ids(row: dict) -> list:
     return sorted(cve for cve in (row.get("CVEIds") or "").split(",") if cve)
 
@@ -147,6 +187,7 @@ def review_entry(row: dict, family, installed: dict) -> dict:
         "cve_ids": cve_ids(row),
         "reboot_expected": reboot,
         "reboot_reason": reason,
+        "new_packages": new_packages(row, family),
     }
 
 

@@ -174,7 +174,10 @@ record:
   returned: always
   type: dict
 servers:
-  description: Instance ID -> the approved packages (C(package), C(version), C(title)).
+  description:
+    - Instance ID -> the approved packages (C(package), C(version), C(title)), then the new packages the approval
+      names (C(package), C(new=true); no version or title - whatever the approved version needs), the form
+      O(fleetpatch.ssm.patch_review_info#module:expected) takes.
   returned: always
   type: dict
 batches:
@@ -228,6 +231,13 @@ from ansible_collections.fleetpatch.ssm.plugins.module_utils.ssm import ssm_clie
 from ansible_collections.fleetpatch.ssm.plugins.module_utils.validation import ParameterError
 
 FIRST_SEEN_FILE = os.path.join("soak", "first-seen.yml")
+
+
+def approved_view(item) -> dict:
+    """An approved package as the result lists it (see RETURN servers)."""
+    if item.new:
+        return {"package": item.package, "new": True}
+    return {"package": item.package, "version": item.version, "title": item.title}
 
 
 def read_yaml(path: str, what: str):
@@ -344,8 +354,7 @@ def run(module) -> dict:
         "review_run_id": approval["review_run_id"],
         "sha256": sha256,
         "record": recorded,
-        "servers": {server: [{"package": item.package, "version": item.version, "title": item.title}
-                             for item in items] for server, items in resolved.items()},
+        "servers": {server: [approved_view(item) for item in items] for server, items in resolved.items()},
         "batches": approvals.install_batches(index, resolved, approval["approval_id"], params["pin_unapproved"]),
         "warnings_found": approvals.split_source_warnings(resolved, index) if params["pin_unapproved"] else [],
         "tags": approval_tags,

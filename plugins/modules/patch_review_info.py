@@ -54,7 +54,9 @@ options:
   expected:
     description:
       - Per instance ID, the packages an install was to change, as a list of C(package) (the review's package, the
-        DescribeInstancePatches KBId) and C(version) (the approved version).
+        DescribeInstancePatches KBId) and C(version) (the approved version); an entry with C(new=true) and no
+        version names a package the install may bring new (any version).
+      - RV(fleetpatch.ssm.patch_approval#module:servers) has this form.
       - Requires O(installed_before) with the same instance IDs.
     type: dict
   installed_before:
@@ -62,11 +64,14 @@ options:
     type: dict
   allow_new_packages:
     description:
-      - With O(expected), whether packages that were not installed before and are now (dependencies of the expected
-        ones, such as the new kernel image of a kernel meta package) still let a node be V(verified). They are
-        listed in C(new_packages) either way.
+      - With O(expected), whether packages that were not installed before and are now, and that O(expected) does
+        not name as C(new), still let a node be V(verified). They are listed in C(new_packages) either way, each
+        with C(approved).
+      - The default V(false) is the safe one - on a sensitive server nothing appears that nobody approved. The
+        approval names the new packages its packages bring (such as the new kernel image of an Ubuntu kernel meta
+        package, listed in the review's C(new_packages)).
     type: bool
-    default: true
+    default: false
   inventory_not_before:
     description:
       - An ISO 8601 time (the install's end). A node whose inventory was gathered earlier is reported
@@ -194,7 +199,8 @@ verification:
     - Per node of O(expected) - C(status) V(verified), V(mismatch) or V(inventory_stale); C(approved) (each
       expected package with the version C(found)); C(not_at_approved_version); C(unapproved_changes) (packages not
       expected that were installed and changed version or disappeared, with C(before) and C(after));
-      C(new_packages) (packages that appeared, see O(allow_new_packages)).
+      C(new_packages) (packages that appeared, with C(before), C(after) and C(approved)); C(unapproved_new_packages)
+      (those the approval does not name, see O(allow_new_packages)).
   returned: with O(expected)
   type: list
   elements: dict
@@ -318,7 +324,7 @@ def main():
             return_installed=dict(type="bool", default=False),
             expected=dict(type="dict"),
             installed_before=dict(type="dict"),
-            allow_new_packages=dict(type="bool", default=True),
+            allow_new_packages=dict(type="bool", default=False),
             inventory_not_before=dict(type="str"),
         ),
         mutually_exclusive=[("instance_ids", "patch_group")],

@@ -53,6 +53,21 @@ options:
         group). A node that carries the group under both keys would run the document twice at once, so the task fails
         before sending anything and names it.
     type: str
+  protected_patch_groups:
+    description:
+      - Patch groups (V(PatchGroup) or V(Patch Group) tag values) whose nodes an Install must not touch with the
+        baseline's approvals, for example V(prod-sensitive).
+      - An O(operation=Install) whose targets include a node of one of these groups, however it is targeted
+        (O(patch_group), O(tags), O(instance_ids)), fails before anything is sent (check mode too) and names the
+        nodes, unless it installs an explicit O(install_override_list) - what the C(install) step of the
+        fleetpatch.ssm.sensitive_patching role builds from a recorded approval. O(baseline_override) does not lift
+        it.
+      - The nodes of these groups are found by their tags (one C(DescribeInstanceInformation) per group and tag
+        key), so a node that carries a protected group under either key, next to another group, is caught too.
+      - Defence in depth under the roles' own guards; a Scan is never refused.
+    type: list
+    elements: str
+    default: []
   snapshot_id:
     description:
       - The patch baseline snapshot every node of the run uses (a GUID), so that all nodes get the same approved
@@ -207,6 +222,14 @@ EXAMPLES = r"""
     install_override_list: s3://patch-approvals-123456789012/2026-W02/ubuntu.yaml
     reboot_option: NoReboot
   register: install
+
+- name: Install on the application servers, never on a sensitive server that carries the same tags
+  fleetpatch.ssm.run_patch_baseline:
+    operation: Install
+    tags:
+      Tier: app
+    protected_patch_groups: [prod-sensitive]
+    reboot_option: RebootIfNeeded
 
 - name: Install on tagged nodes (both tags), start only
   fleetpatch.ssm.run_patch_baseline:
@@ -506,6 +529,15 @@ def warn_about_targets(module, selections) -> None:
         module.warn(f"No managed node matches {target}: nothing was sent.")
 
 
+def guard_protected_groups(client, params: dict, selections: list) -> None:
+    """See protected_patch_groups: only an Install of the baseline's approvals (or a BaselineOverride's) is
+    refused; the protected groups are listed only when the run targets some node."""
+    if params["operation"] != "Install" or params["install_override_list"] or not params["protected_patch_groups"]:
+        return
+    if selections:
+        commands.refuse_protected(selections, commands.protected_nodes(client, params["protected_patch_groups"]))
+
+
 def send(client, request: dict, selections: list) -> list:
     """One command per selection (the Commands SendCommand answers); if one fails, the error names the commands
     already running."""
@@ -574,6 +606,7 @@ def run(module) -> tuple:
     request = commands.command_request(params, snapshot_id)
     client = ssm_client(module)
     selections = commands.target_selections(client, **{name: params[name] for name in TARGET_OPTIONS})
+    guard_protected_groups(client, params, selections)
     warn_about_targets(module, selections)
     result = {
         "snapshot_id": snapshot_id,
@@ -597,6 +630,7 @@ def argument_spec() -> dict:
         instance_ids=dict(type="list", elements="str"),
         tags=dict(type="dict"),
         patch_group=dict(type="str"),
+        protected_patch_groups=dict(type="list", elements="str", default=[]),
         snapshot_id=dict(type="str"),
         reboot_option=dict(type="str", choices=list(commands.REBOOT_OPTIONS), default="NoReboot"),
         install_override_list=dict(type="str"),

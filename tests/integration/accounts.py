@@ -1,9 +1,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Shared by the module integration tests: a fresh AWS account per test, and the step runner.
+"""Shared by the integration tests: a fresh AWS account per test, managed nodes in it, and the step runner.
 
 Each test works in an account of its own (STS AssumeRole into a fresh account id, as with AWS), so resources of
-one test never meet another's. A playbook runs one module task per step (`steps` extra var); `converge()` gives
-the four steps every module is held to (check mode, apply, check mode again, apply again).
+one test never meet another's. `Fleet` registers managed nodes there (hybrid activations) and reads what the lab's
+agents did. A playbook runs one module task per step (`steps` extra var); `converge()` gives the four steps every
+module is held to (check mode, apply, check mode again, apply again).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import json
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass
+from dataclasses import field
 
 import boto3
 import pytest
@@ -78,6 +80,84 @@ def account(lab) -> Account:
     ssm = boto3.client("ssm", endpoint_url=endpoint, region_name=region, aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
                        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"], aws_session_token=env["AWS_SESSION_TOKEN"])
     return Account(account_id, region, env, ssm, lab.env["FLEETLAB_CONTROL_URL"])
+
+
+def open_account(lab, account_id: str, region: str) -> Account:
+    """An Account (accounts.py) for `account_id` in `region`, through the role the policy assumes there."""
+    endpoint = lab.env["AWS_ENDPOINT_URL"]
+    base = boto3.Session(aws_access_key_id=lab.env["AWS_ACCESS_KEY_ID"],
+                         aws_secret_access_key=lab.env["AWS_SECRET_ACCESS_KEY"], region_name=region)
+    credentials = base.client("sts", endpoint_url=endpoint).assume_role(
+        RoleArn=f"arn:aws:iam::{account_id}:role/fleetpatch-policy", RoleSessionName="integration")["Credentials"]
+    ssm = boto3.client("ssm", endpoint_url=endpoint, region_name=region,
+                       aws_access_key_id=credentials["AccessKeyId"],
+                       aws_secret_access_key=credentials["SecretAccessKey"],
+                       aws_session_token=credentials["SessionToken"])
+    return Account(account_id, region, {}, ssm, lab.env["FLEETLAB_CONTROL_URL"])
+
+
+@dataclass
+class Fleet:
+    """A fresh AWS account in the lab (accounts.Account), the managed nodes a test registers in it, and the lab's
+    records."""
+
+    account: object
+    nodes: list = field(default_factory=list)
+
+    @property
+    def env(self) -> dict:
+        return self.account.env
+
+    @property
+    def account_id(self) -> str:
+        return self.account.account_id
+
+    @property
+    def region(self) -> str:
+        return self.account.region
+
+    def client(self, service: str):
+        """A client of another service in the same account (the account's SSM client is `account.ssm`)."""
+        return boto3.client(service, endpoint_url=self.account.ssm.meta.endpoint_url, region_name=self.region,
+                            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+                            aws_session_token=self.env["AWS_SESSION_TOKEN"])
+
+    def control(self, path: str, body: dict | None = None) -> dict:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.account.control_url + path, data=data,
+                                         method="POST" if data else "GET",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+
+    def register(self, platform: str, count: int, tags: dict) -> list:
+        """`count` hybrid nodes of `platform` whose activation carries `tags` (copied to each node)."""
+        activation = self.account.ssm.create_activation(
+            IamRole="SSMServiceRole", RegistrationLimit=count,
+            Tags=[{"Key": key, "Value": value} for key, value in tags.items()])
+        ids = [self.control("/agent/register", {
+            "activation_id": activation["ActivationId"], "activation_code": activation["ActivationCode"],
+            "region": self.region, "computer_name": f"{platform}-{len(self.nodes) + n}", "platform_key": platform,
+        })["instance_id"] for n in range(count)]
+        self.nodes += ids
+        return sorted(ids)
+
+    def node_control(self, path: str, node: str, **body) -> None:
+        self.control(path, dict(body, account=self.account_id, region=self.region, node_id=node))
+
+    def installed_by(self, command_id: str) -> dict:
+        """{node: {package: version}} the lab's agents installed for this command."""
+        rows = self.control(f"/install-log?account={self.account_id}&command_id={command_id}")["installs"]
+        installed: dict = {}
+        for row in rows:
+            installed.setdefault(row["node_id"], {})[row["package"]] = row["to_version"]
+        return installed
+
+    def patches(self, node: str, state: str) -> list:
+        pages = self.account.ssm.get_paginator("describe_instance_patches").paginate(
+            InstanceId=node, Filters=[{"Key": "State", "Values": [state]}])
+        return [row for page in pages for row in page["Patches"]]
 
 
 def converge(label: str, spec: dict) -> list:

@@ -5,7 +5,7 @@ playbooks/weekly_install.yml against the lab.
 The playbooks get the reference policy's variables (playbooks/vars/reference_policy.yml, as `-e @` gives them)
 with its accounts replaced by fresh ones reached by assumed roles (the lab's STS accepts any
 `arn:aws:iam::<account>:role/<name>` and its credentials land in that account, as with AWS). Servers join as hybrid
-nodes carrying their patch group tag (test_run_patch_baseline.Fleet). No baseline is registered for the groups, so
+nodes carrying their patch group tag (accounts.Fleet). No baseline is registered for the groups, so
 every node, the sensitive ones included, has its operating system's default baseline and updates it approves:
 what the cycle did not install, it left out on purpose. What the playbooks report is compared with what the lab's
 simulated agents really did (control API `/install-log`) and with the SSM API read by boto3.
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from test_patch_policy import open_account
-from test_run_patch_baseline import Fleet
+from accounts import Fleet
+from accounts import open_account
 
 SCAN = "playbooks/weekly_scan.yml"
 INSTALL = "playbooks/weekly_install.yml"
@@ -249,17 +249,19 @@ def test_an_unreachable_account_and_unsafe_nodes_are_named_while_the_rest_comple
     assert result.rc != 0
     message = result.task(FAIL_TASK).result["msg"]
     assert f"staging ({denied}) (Assume the account's role: " in message and "not authorized" in message, message
-    assert (f"production ({healthy}) eu-west-1 jump-log (Refuse the groups that hold sensitive nodes: not installed: "
-            f"{mistagged} also carry a sensitive patch group") in message, message
+    # run_patch_baseline's own guard (protected_patch_groups) refused jump-log there before sending anything.
+    assert (f"production ({healthy}) eu-west-1 jump-log (protected_patch_groups: Install refused, nothing was sent: "
+            f"{mistagged} belong to the protected patch group(s) {SENSITIVE}.") in message, message
     assert f"production ({healthy}) eu-west-1 prod-auto (1 undeliverable ({offline}))" in message, message
     assert sorted(installs(europe)) == sorted([online, elsewhere])  # the rest completed; no bastion of eu-west-1
 
     (run,) = run_results(tmp_path, "install")
     assert run["clean"] is False
-    assert [(f["account"], f["region"], f["group"]) for f in run["failures"]] == [
-        (f"production ({healthy})", "eu-west-1", "jump-log"), (f"staging ({denied})", None, None)]
-    assert sorted(rows(run)) == [("production", "eu-west-1", "prod-auto"), ("production", "us-east-1", "jump-log"),
-                                 ("production", "us-east-1", "prod-auto")]
+    assert [(f["account"], f["region"], f["group"]) for f in run["failures"]] == [(f"staging ({denied})", None, None)]
+    assert sorted(rows(run)) == [("production", "eu-west-1", "jump-log"), ("production", "eu-west-1", "prod-auto"),
+                                 ("production", "us-east-1", "jump-log"), ("production", "us-east-1", "prod-auto")]
+    refused = rows(run)[("production", "eu-west-1", "jump-log")]
+    assert (refused["command_ids"], refused["clean"]) == ([], False) and "Install refused" in refused["error"]
     row = rows(run)[("production", "eu-west-1", "prod-auto")]
     assert (row["targeted"], row["succeeded"], row["undeliverable_nodes"]) == (2, 1, [offline])
     assert rows(run)[("production", "us-east-1", "jump-log")]["succeeded"] == 1

@@ -12,11 +12,11 @@ import copy
 import itertools
 from pathlib import Path
 
-import boto3
 import pytest
 import yaml
 
 from accounts import Account
+from accounts import open_account
 
 PLAYBOOK = "playbooks/policy.yml"
 REFERENCE = yaml.safe_load((Path(__file__).resolve().parents[2] / "playbooks/vars/reference_policy.yml").read_text())
@@ -46,20 +46,6 @@ SMALL = {
     ],
 }
 SMALL_BASELINES = {"al2023-app", "al2023-db", "ubuntu-app", "ubuntu-db"}
-
-
-def open_account(lab, account_id: str, region: str) -> Account:
-    """An Account (accounts.py) for `account_id` in `region`, through the role the policy assumes there."""
-    endpoint = lab.env["AWS_ENDPOINT_URL"]
-    base = boto3.Session(aws_access_key_id=lab.env["AWS_ACCESS_KEY_ID"],
-                         aws_secret_access_key=lab.env["AWS_SECRET_ACCESS_KEY"], region_name=region)
-    credentials = base.client("sts", endpoint_url=endpoint).assume_role(
-        RoleArn=role_arn(account_id), RoleSessionName="integration")["Credentials"]
-    ssm = boto3.client("ssm", endpoint_url=endpoint, region_name=region,
-                       aws_access_key_id=credentials["AccessKeyId"],
-                       aws_secret_access_key=credentials["SecretAccessKey"],
-                       aws_session_token=credentials["SessionToken"])
-    return Account(account_id, region, {}, ssm, lab.env["FLEETLAB_CONTROL_URL"])
 
 
 def role_arn(account_id: str) -> str:

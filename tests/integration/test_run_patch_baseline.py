@@ -9,13 +9,10 @@ the patch group tag, then the agent's registration (the lab's control API stands
 """
 from __future__ import annotations
 
-import json
-import urllib.request
 import uuid
-from dataclasses import dataclass, field
 
-import boto3
 import pytest
+from accounts import Fleet
 from accounts import run_steps as run_step_tasks
 from accounts import step
 
@@ -23,70 +20,6 @@ from accounts import step
 
 STEPS = "tests/integration/playbooks/run_patch_baseline/steps.yml"
 FOLLOW = "tests/integration/playbooks/run_patch_baseline/follow.yml"
-
-
-@dataclass
-class Fleet:
-    """A fresh AWS account in the lab (accounts.Account), the managed nodes a test registers in it, and the lab's
-    records."""
-
-    account: object
-    nodes: list = field(default_factory=list)
-
-    @property
-    def env(self) -> dict:
-        return self.account.env
-
-    @property
-    def account_id(self) -> str:
-        return self.account.account_id
-
-    @property
-    def region(self) -> str:
-        return self.account.region
-
-    def client(self, service: str):
-        """A client of another service in the same account (the account's SSM client is `account.ssm`)."""
-        return boto3.client(service, endpoint_url=self.account.ssm.meta.endpoint_url, region_name=self.region,
-                            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
-                            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
-                            aws_session_token=self.env["AWS_SESSION_TOKEN"])
-
-    def control(self, path: str, body: dict | None = None) -> dict:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.account.control_url + path, data=data,
-                                         method="POST" if data else "GET",
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.loads(response.read())
-
-    def register(self, platform: str, count: int, tags: dict) -> list:
-        """`count` hybrid nodes of `platform` whose activation carries `tags` (copied to each node)."""
-        activation = self.account.ssm.create_activation(
-            IamRole="SSMServiceRole", RegistrationLimit=count,
-            Tags=[{"Key": key, "Value": value} for key, value in tags.items()])
-        ids = [self.control("/agent/register", {
-            "activation_id": activation["ActivationId"], "activation_code": activation["ActivationCode"],
-            "region": self.region, "computer_name": f"{platform}-{len(self.nodes) + n}", "platform_key": platform,
-        })["instance_id"] for n in range(count)]
-        self.nodes += ids
-        return sorted(ids)
-
-    def node_control(self, path: str, node: str, **body) -> None:
-        self.control(path, dict(body, account=self.account_id, region=self.region, node_id=node))
-
-    def installed_by(self, command_id: str) -> dict:
-        """{node: {package: version}} the lab's agents installed for this command."""
-        rows = self.control(f"/install-log?account={self.account_id}&command_id={command_id}")["installs"]
-        installed: dict = {}
-        for row in rows:
-            installed.setdefault(row["node_id"], {})[row["package"]] = row["to_version"]
-        return installed
-
-    def patches(self, node: str, state: str) -> list:
-        pages = self.account.ssm.get_paginator("describe_instance_patches").paginate(
-            InstanceId=node, Filters=[{"Key": "State", "Values": [state]}])
-        return [row for page in pages for row in page["Patches"]]
 
 
 @pytest.fixture

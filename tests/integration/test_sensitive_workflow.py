@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 import harness
-from test_run_patch_baseline import Fleet  # registers hybrid nodes and reads the lab's install log
+from accounts import Fleet  # registers hybrid nodes and reads the lab's install log
 
 GROUP = "prod-sensitive"
 REVIEW = "playbooks/sensitive_review.yml"
@@ -105,7 +105,9 @@ class Sensitive(Fleet):
         variables = dict({"sensitive_patching_history_dir": str(self.history),
                           "sensitive_patching_operating_systems": sorted(OPERATING_SYSTEMS.values()),
                           "sensitive_patching_s3_bucket": "approvals-{account_id}",
-                          "sensitive_patching_poll_interval": 1}, **extra_vars)
+                          "sensitive_patching_poll_interval": 1,
+                          # The lab answers inventory at once: no need to poll it every minute like real agents.
+                          "sensitive_patching_inventory_poll": 2}, **extra_vars)
         return self.run_playbook(playbook, extra_vars=variables, env=self.env if as_account else None)
 
     def review(self) -> dict:
@@ -158,6 +160,17 @@ def failure_message(result: harness.PlaybookResult) -> str:
 
 def test_nothing_installs_on_sensitive_servers_without_an_approval(sensitive):
     nodes = sensitive.register("ubuntu-22.04", 2, {"PatchGroup": GROUP})
+
+    # The module's own guard (what patch_cycle passes): targeted by instance id, the sensitive nodes are found by
+    # their tag and the Install is refused before SendCommand.
+    guarded = sensitive.run_playbook(RUN_STEPS, env=sensitive.env, extra_vars={"steps": [{
+        "step": "install by instance id, guarded", "spec": {"operation": "Install", "instance_ids": nodes,
+                                                            "protected_patch_groups": [GROUP], "poll_interval": 1}}]})
+    assert guarded.rc == 0, guarded.summary
+    refusal = guarded.task("install by instance id, guarded")
+    assert refusal.status == "failed" and "Install refused, nothing was sent: " + ", ".join(nodes) in \
+        refusal.result["msg"]
+    assert sensitive.account.ssm.list_commands()["Commands"] == []
 
     mistaken = sensitive.run_playbook(RUN_STEPS, env=sensitive.env, extra_vars={"steps": [{
         "step": "install the group by mistake", "spec": {"operation": "Install", "patch_group": GROUP,
@@ -276,8 +289,9 @@ def test_an_account_whose_role_cannot_be_assumed_is_named_and_the_others_are_rev
 
     assert result.rc != 0
     message = failure_message(result)
-    assert "did not complete in unreachable (Assume the account's role" in message and "AccessDenied" in message
+    assert f"did not complete in unreachable ({unreachable}) (Assume the account's role" in message, message
+    assert "AccessDenied" in message
     (run_dir,) = (sensitive.history / "reviews").iterdir()  # written before the play failed
     review = yaml.safe_load((run_dir / "review.yml").read_text())
     assert [server["instance_id"] for server in review["servers"]] == nodes
-    assert [failure["account"] for failure in review["failures"]] == ["unreachable"]
+    assert [failure["account"] for failure in review["failures"]] == [f"unreachable ({unreachable})"]

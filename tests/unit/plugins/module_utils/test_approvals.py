@@ -130,6 +130,18 @@ def test_review_entries_carry_installed_and_candidate_versions_in_one_form():
     assert (kb["package"], kb["installed_version"], kb["candidate_version"]) == ("KB5046616", None, "KB5046616")
 
 
+def test_the_review_names_what_a_kernel_meta_package_brings_new():
+    entries = {entry["package"]: entry for entry in ubuntu()["missing"]}
+    assert entries["linux-image-generic.amd64"]["new_packages"] == [
+        "linux-image-5.15.0-143-generic.amd64", "linux-modules-5.15.0-143-generic.amd64",
+        "linux-modules-extra-5.15.0-143-generic.amd64"]
+    assert entries["openssl.amd64"]["new_packages"] == [] and entries["tzdata.all"]["new_packages"] == []
+    hwe = review.new_packages(row("linux-generic-hwe-22.04.amd64", "6.5.0.35.35~22.04.1"), "UBUNTU")
+    assert "linux-image-6.5.0-35-generic.amd64" in hwe and "linux-headers-6.5.0-35-generic.amd64" in hwe
+    assert review.new_packages(row("linux-firmware.all", "20220329.git681281e4-0ubuntu3.30"), "UBUNTU") == []
+    assert review.new_packages(row("kernel.x86_64", "0:6.1.112-142.225.amzn2023"), "AMAZON_LINUX_2023") == []
+
+
 def test_reboot_expected_is_a_stated_heuristic():
     entries = {entry["package"]: entry for entry in ubuntu()["missing"] + amazon_linux()["missing"]}
     assert entries["linux-image-generic.amd64"]["reboot_expected"] is True
@@ -175,6 +187,26 @@ def test_unknown_servers_and_servers_not_offered_the_package_are_refused(index):
                                           "servers": ["i-0999999999999999f", AMAZON]}]), index)
     assert "i-0999999999999999f is not a server of review" in message
     assert f"offers openssl.amd64 to no such server as {AMAZON}" in message
+
+
+KERNEL_META = {"package": "linux-image-generic.amd64", "version": "5.15.0.143.143", "servers": [UBUNTU_1]}
+
+
+def test_a_kernel_meta_package_is_refused_unless_its_new_packages_are_named(index):
+    message = refused(approval(packages=[KERNEL_META]), index)
+    assert (f"new_packages: linux-image-generic.amd64 brings the new package {IMAGE}.amd64 to {UBUNTU_1} (review "
+            f"{RUN}); name it in new_packages, or leave linux-image-generic.amd64 out") in message
+    named = approval(packages=[KERNEL_META], new_packages=[
+        {"package": f"linux-{kind}-5.15.0-143-generic.amd64"} for kind in ("image", "modules", "modules-extra")])
+    resolved = approvals.check_approval(named, index, NOW)[UBUNTU_1]
+    assert [(item.package, item.new) for item in resolved] == [
+        ("linux-image-generic.amd64", False), (f"{IMAGE}.amd64", True),
+        ("linux-modules-5.15.0-143-generic.amd64", True), ("linux-modules-extra-5.15.0-143-generic.amd64", True)]
+
+
+def test_a_new_package_no_approved_package_brings_is_refused(index):
+    message = refused(approval(new_packages=[{"package": f"{IMAGE}.amd64"}]), index)
+    assert f"new_packages[0]: {IMAGE}.amd64 is not a new package that the approved packages bring" in message
 
 
 def test_an_expired_approval_is_refused(index):
@@ -239,6 +271,20 @@ def test_generate_approves_a_package_everywhere_it_is_offered(index):
     assert {(entry["package"], tuple(entry["servers"])) for entry in document["packages"]} == {
         ("openssl.amd64", (UBUNTU_1, UBUNTU_2)), ("openssl.x86_64", (AMAZON,)), ("openssl-libs.x86_64", (AMAZON,))}
     assert document["ticket"] == "CHG-2"
+
+
+def test_generate_names_the_new_packages_and_the_install_list_leaves_them_out(index):
+    document = approvals.generate_approval(index, approval_id="CHG-3", reviewer="jane", reason="r", now=NOW,
+                                           valid_days=1, servers=[UBUNTU_1], packages=["linux-image-generic*"])
+    assert document["new_packages"] == [
+        {"package": f"linux-{kind}-5.15.0-143-generic.amd64", "servers": [UBUNTU_1]}
+        for kind in ("image", "modules", "modules-extra")]
+    resolved = approvals.check_approval(document, index, NOW)
+    (batch,) = approvals.install_batches(index, resolved, "CHG-3")
+    assert "linux-image-generic.amd64:5.15.0.143.143" in batch["content"] and IMAGE not in batch["content"]
+    report = approvals.report_entries(document, resolved, index)
+    assert {"package": f"{IMAGE}.amd64", "instance_ids": [UBUNTU_1], "approved_by": "jane",
+            "approved_at": document["approved_at"], "ticket": "r"} in report  # any version: the meta's decides
 
 
 def test_generate_refuses_names_that_match_nothing(index):
@@ -402,14 +448,29 @@ def test_any_other_change_is_a_mismatch():
     assert removed["unapproved_changes"] == [{"package": "tzdata.all", "before": "2024a-1", "after": None}]
 
 
-def test_new_packages_are_listed_and_fail_only_when_asked():
+IMAGE = "linux-image-5.15.0-143-generic"
+
+
+def test_a_new_package_fails_the_verification_unless_the_approval_names_it():
     after = dict(BEFORE, **{"openssl.x86_64": "3.0.2-0ubuntu1.15", "libssl3.x86_64": "3.0.2-0ubuntu1.15",
-                            "linux-image-5.15.0-143-generic.x86_64": "5.15.0-143.153"})
-    allowed = approvals.verify_server(UBUNTU_1, "UBUNTU", APPROVED, BEFORE, after)
-    strict = approvals.verify_server(UBUNTU_1, "UBUNTU", APPROVED, BEFORE, after, allow_new_packages=False)
-    assert allowed["status"] == "verified" and strict["status"] == "mismatch"
-    assert allowed["new_packages"] == [{"package": "linux-image-5.15.0-143-generic.x86_64", "before": None,
-                                        "after": "5.15.0-143.153"}]
+                            f"{IMAGE}.x86_64": "5.15.0-143.153"})
+    unnamed = approvals.verify_server(UBUNTU_1, "UBUNTU", APPROVED, BEFORE, after)
+    named = approvals.verify_server(UBUNTU_1, "UBUNTU", APPROVED + [{"package": f"{IMAGE}.amd64", "new": True}],
+                                    BEFORE, after)
+    relaxed = approvals.verify_server(UBUNTU_1, "UBUNTU", APPROVED, BEFORE, after, allow_new_packages=True)
+
+    assert (unnamed["status"], unnamed["unapproved_new_packages"]) == ("mismatch", [f"{IMAGE}.x86_64"])
+    assert (named["status"], named["unapproved_new_packages"]) == ("verified", [])
+    assert named["new_packages"] == [{"package": f"{IMAGE}.x86_64", "before": None, "after": "5.15.0-143.153",
+                                      "approved": True}]
+    assert relaxed["status"] == "verified" and relaxed["unapproved_new_packages"] == [f"{IMAGE}.x86_64"]
+
+
+def test_an_approved_new_package_that_did_not_appear_is_no_mismatch():
+    after = dict(BEFORE, **{"openssl.x86_64": "3.0.2-0ubuntu1.15", "libssl3.x86_64": "3.0.2-0ubuntu1.15"})
+    result = approvals.verify_server(UBUNTU_1, "UBUNTU", APPROVED + [{"package": f"{IMAGE}.amd64", "new": True}],
+                                     BEFORE, after)
+    assert result["status"] == "verified" and result["new_packages"] == []
 
 
 def test_windows_kbs_are_verified_by_presence():

@@ -109,6 +109,75 @@ def test_targets_and_overrides_are_exclusive(args, message):
     assert result["failed"] is True and message in result["msg"]
 
 
+# ---------------------------------------------------------------------------------------------- protected groups
+
+SENSITIVE = "prod-sensitive"
+
+
+def protected_listing(plain=(), spaced=()):
+    """The guard's two DescribeInstanceInformation calls: nodes tagged PatchGroup / Patch Group = prod-sensitive."""
+    def queue(stubber):
+        expect_listing(stubber, [{"Key": "tag:PatchGroup", "Values": [SENSITIVE]}], list(plain))
+        expect_listing(stubber, [{"Key": "tag:Patch Group", "Values": [SENSITIVE]}], list(spaced))
+    return queue
+
+
+def tag_listing(*nodes):
+    return lambda stubber: expect_listing(stubber, [{"Key": "tag:Tier", "Values": ["app"]}], list(nodes))
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_an_install_reaching_a_protected_node_by_tags_is_refused_before_sendcommand(check_mode):
+    # mi-...2 carries Tier=app and, under the other tag key, the sensitive group: no SendCommand is queued.
+    result = run({"operation": "Install", "tags": {"Tier": "app"}, "protected_patch_groups": [SENSITIVE]},
+                 [tag_listing(instance(1), instance(2)), protected_listing(spaced=[instance(2), instance(9)])],
+                 check_mode=check_mode)
+    assert result["failed"] is True
+    assert result["msg"] == (
+        f"protected_patch_groups: Install refused, nothing was sent: {node_id(2)} belong to the protected patch "
+        f"group(s) {SENSITIVE}. Their installs go only through an approved InstallOverrideList "
+        "(install_override_list; the fleetpatch.ssm.sensitive_patching role's install step), never the "
+        "baseline's approvals")
+
+
+def test_an_install_of_instance_ids_names_every_protected_one():
+    ids = [node_id(1), node_id(2), node_id(3)]
+    result = run({"operation": "Install", "instance_ids": ids, "protected_patch_groups": [SENSITIVE]}, [
+        lambda stubber: expect_listing(stubber, [{"Key": "InstanceIds", "Values": ids}], [instance(1), instance(2)]),
+        protected_listing(plain=[instance(3)], spaced=[instance(1)])])  # mi-..3 is not listed: named, so checked
+    assert result["failed"] is True and f"{node_id(1)}, {node_id(3)} belong to the protected" in result["msg"]
+
+
+def test_a_baseline_override_does_not_lift_the_guard():
+    result = run({"operation": "Install", "patch_group": SENSITIVE, "protected_patch_groups": [SENSITIVE],
+                  "baseline_override": "s3://b/everything.json"},
+                 [lambda stubber: (expect_listing(stubber, [{"Key": "tag:PatchGroup", "Values": [SENSITIVE]}],
+                                                  [instance(1)]),
+                                   expect_listing(stubber, [{"Key": "tag:Patch Group", "Values": [SENSITIVE]}], [])),
+                  protected_listing(plain=[instance(1)])])
+    assert result["failed"] is True and "Install refused, nothing was sent" in result["msg"]
+
+
+def test_an_install_override_list_or_a_scan_passes_without_reading_the_groups():
+    override = run({"operation": "Install", "tags": {"Tier": "app"}, "protected_patch_groups": [SENSITIVE],
+                    "install_override_list": "s3://approvals/CHG-1.yaml"},
+                   [tag_listing(instance(2))], check_mode=True)
+    scan = run({"operation": "Scan", "tags": {"Tier": "app"}, "protected_patch_groups": [SENSITIVE]},
+               [tag_listing(instance(2))], check_mode=True)
+    assert "failed" not in override and "failed" not in scan  # the stubber would fail on an unexpected listing
+
+
+def test_an_install_that_reaches_no_protected_node_goes_on():
+    result = run({"operation": "Install", "tags": {"Tier": "app"}, "protected_patch_groups": [SENSITIVE]},
+                 [tag_listing(instance(1)), protected_listing(spaced=[instance(9)])], check_mode=True)
+    assert "failed" not in result and [t["instance_id"] for t in result["targets"]] == [node_id(1)]
+
+
+def test_a_protected_group_is_checked_like_a_tag_value():
+    result = run({"operation": "Install", "patch_group": "db", "protected_patch_groups": ["ok", "db;rm"]})
+    assert result["failed"] is True and result["msg"].startswith("protected_patch_groups[1]: 'db;rm' contains ';'")
+
+
 # ---------------------------------------------------------------------------------------------- check mode
 
 def test_check_mode_lists_the_targets_and_sends_nothing():
