@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from accounts import step as plain_step
-from test_run_patch_baseline import Fleet
+from accounts import Fleet
 
 STEPS = "tests/integration/playbooks/hybrid/steps.yml"
 ROLE = "service-role/SSMHybridNodes"

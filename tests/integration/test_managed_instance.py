@@ -12,7 +12,7 @@ from accounts import converge
 from accounts import failure
 from accounts import run_steps
 from accounts import step as plain_step
-from test_run_patch_baseline import Fleet
+from accounts import Fleet
 
 STEPS = "tests/integration/playbooks/hybrid/steps.yml"
 STALE_CLEANUP = "tests/integration/playbooks/hybrid/stale_cleanup.yml"

@@ -138,5 +138,3 @@ def test_subscription_entries():
     assert fleet_azure.subscriptions_from_options([PROD, {"id": GONE, "name": "old"}]) == [(PROD, PROD), (GONE, "old")]
     with pytest.raises(ValueError, match=r"azure_subscriptions\[0\]"):
         fleet_azure.subscriptions_from_options([{"name": "no id"}])
-
-
