@@ -25,10 +25,8 @@ from accounts import account  # noqa: E402,F401  pylint: disable=wrong-import-po
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory) -> harness.Lab:
-    state_dir = harness.lab_state_dir("lab-", tmp_path_factory.mktemp("lab"))
-    started = harness.start_lab(state_dir, os.environ.get("FLEETPATCH_TEST_FLEET", "none"))
-    yield started
-    harness.stop_lab(state_dir)
+    with harness.running_lab("lab-", os.environ.get("FLEETPATCH_TEST_FLEET", "none"), tmp_path_factory.mktemp("lab")) as started:
+        yield started
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ recap with the `fleetpatch_record` callback (callback_plugins/), so tests assert
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -15,6 +16,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_DIR = REPO / "tests" / "lab"
@@ -113,6 +115,17 @@ def lab_state_dir(prefix: str, fallback: Path) -> Path:
         return fallback
     Path(root).mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+
+
+@contextlib.contextmanager
+def running_lab(prefix: str, fleet: str, fallback: Path) -> Iterator[Lab]:
+    """A lab of its own for a fixture (`fleet` as for start_lab), stopped however the fixture ends."""
+    state_dir = lab_state_dir(prefix, fallback)
+    started = start_lab(state_dir, fleet)
+    try:
+        yield started
+    finally:
+        stop_lab(state_dir)
 
 
 def start_lab(state_dir: Path, fleet: str = "none") -> Lab:

@@ -107,12 +107,8 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    state_dir = harness.lab_state_dir("lab-onboard-", tmp_path_factory.mktemp("lab-onboard"))
-    lab = harness.start_lab(state_dir, str(FLEET))
-    try:
+    with harness.running_lab("lab-onboard-", str(FLEET), tmp_path_factory.mktemp("lab-onboard")) as lab:
         yield World(lab)
-    finally:
-        harness.stop_lab(state_dir)
 
 
 def targets(**match) -> dict:

@@ -138,10 +138,8 @@ class Cycle:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("report-lab")
-    state_dir = harness.lab_state_dir("report-lab-", workdir / "state")
-    started = harness.start_lab(state_dir, str(FLEET))
-    yield Lab(env=started.env, control=LabClient(started.env["FLEETLAB_CONTROL_URL"]), workdir=workdir)
-    harness.stop_lab(state_dir)
+    with harness.running_lab("report-lab-", str(FLEET), workdir / "state") as started:
+        yield Lab(env=started.env, control=LabClient(started.env["FLEETLAB_CONTROL_URL"]), workdir=workdir)
 
 
 def _node_ids(lab: Lab, account: str, region: str, group: str) -> set:

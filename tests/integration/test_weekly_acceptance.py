@@ -234,10 +234,8 @@ def last_results(workdir: Path, operation: str) -> dict:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """A lab of this module's own with the reference fleet (the session's lab has an empty one)."""
-    state_dir = harness.lab_state_dir("lab-acceptance-", tmp_path_factory.mktemp("lab"))
-    started = harness.start_lab(state_dir, "reference")
-    yield started
-    harness.stop_lab(state_dir)
+    with harness.running_lab("lab-acceptance-", "reference", tmp_path_factory.mktemp("lab")) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
