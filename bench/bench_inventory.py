@@ -13,8 +13,8 @@ API (on 127.0.0.1 the round trips batching saves are cheap; the work per VM is t
 Ours: one fleetpatch.ssm.fleet source with its defaults: cold, then with a warm jsonfile cache.
 
 Per run: wall time, peak RSS of the ansible-inventory process, hosts, and the API calls the lab saw (EC2, STS, SSM
-on the moto server; Azure on the lab's Azure endpoint). Runs alternate anchor and ours; the report gives medians and
-spreads. Both sides must describe the same machines (EC2 instance ids, Azure VM names) or the benchmark fails; ours
+and the Resource Groups Tagging API, `tagging`, on the moto server; Azure on the lab's Azure endpoint). Runs
+alternate anchor and ours; the report gives medians and spreads. Both sides must describe the same machines (EC2 instance ids, Azure VM names) or the benchmark fails; ours
 also lists the on-premises hybrid nodes no anchor sees. Last, ours alone on a fleet of the same shape with 20,000
 hosts, to show how time grows with hosts.
 

@@ -90,6 +90,16 @@ options:
         C(ResourceType) or C(tag:<key>). AWS does not combine tag filters with the other keys.
     type: dict
     default: {}
+  hybrid_tags_source:
+    description:
+      - Where the tags of hybrid C(mi-) nodes (their patch group) are read; DescribeInstanceInformation returns none.
+      - C(tagging_api) one paged Resource Groups Tagging API GetResources (resource type C(ssm:managed-instance))
+        per account and region with hybrid nodes, 100 nodes a call (IAM action C(tag:GetResources)). Where it is
+        denied, a warning names the account and region and their nodes' tags are read as with C(per_node).
+      - C(per_node) one SSM ListTagsForResource per hybrid node (IAM action C(ssm:ListTagsForResource)).
+    type: str
+    choices: [tagging_api, per_node]
+    default: tagging_api
   azure_subscriptions:
     description: Azure subscriptions to read, each an id or a mapping with C(id) and C(name).
     type: list
@@ -210,7 +220,7 @@ options:
     description: C(ansible_aws_ssm_bucket_name) for O(ssm_connection) (the connection plugin's file transfers).
     type: str
   max_workers:
-    description: Calls in flight at once (accounts, regions, subscriptions and node tag lookups share the pool).
+    description: Calls in flight at once (accounts, regions, subscriptions and tag lookups share the pool).
     type: int
     default: 8
   max_attempts:
@@ -263,6 +273,7 @@ exclude_host_filters:
 import hashlib
 import json
 from dataclasses import dataclass
+from dataclasses import field
 
 try:
     import botocore.config
@@ -320,11 +331,13 @@ class _Layout:
 
 @dataclass
 class Read:
-    """What one run read: the sources, the AWS account names, and what failed."""
+    """What one run read: the sources, the AWS account names, what failed, and the account-regions where the
+    hybrid nodes' tags had to be read node by node (GetResources denied)."""
 
     sources: Sources
     account_names: dict
     failures: list
+    tagging_denied: list = field(default_factory=list)
 
 
 def _inventory_data(inventory):
@@ -373,6 +386,7 @@ class InventoryModule(AWSInventoryBase):
         if read is None:
             read = self._read_fleet()
             self._report(read.failures)
+            self._warn_tagging_denied(read.tagging_denied)
             self._to_cache(path, fingerprint, read)
         self._populate(read)
 
@@ -455,7 +469,7 @@ class InventoryModule(AWSInventoryBase):
         read_sources = Sources(aws.ec2 if aws else [], aws.ssm if aws else [], azure.vms if azure else [],
                                aws.ec2_listed if aws else set(), "ec2" in sources)
         names = {account_id: account.name for account_id, account in (aws.accounts if aws else {}).items()}
-        return Read(read_sources, names, failures)
+        return Read(read_sources, names, failures, aws.tagging_denied if aws else [])
 
     def _aws_collector(self, sources, failures):
         """The AWS collector on one session built from the standard AWS options (amazon.aws's connection info)."""
@@ -475,7 +489,7 @@ class InventoryModule(AWSInventoryBase):
         return fleet_aws.AwsCollector(
             fleet_aws.AwsClients(session, endpoint_url, config, verify), self._home_region, self.get_option("regions"),
             sources, fleet_aws.ec2_filters(self.get_option("ec2_filters")),
-            fleet_aws.ssm_filters(self.get_option("ssm_filters")))
+            fleet_aws.ssm_filters(self.get_option("ssm_filters")), self.get_option("hybrid_tags_source"))
 
     @staticmethod
     def _aws_errors():
@@ -528,6 +542,16 @@ class InventoryModule(AWSInventoryBase):
         if self.get_option("strict"):
             raise AnsibleParserError(message)
         self.warn(message)
+
+    def _warn_tagging_denied(self, labels):
+        """Where GetResources was denied the inventory is complete but slower: say where, and what would fix it."""
+        if not labels:
+            return
+        shown = ", ".join(sorted(labels)[:_REPORTED_FAILURES])
+        more = f" and {len(labels) - _REPORTED_FAILURES} more" if len(labels) > _REPORTED_FAILURES else ""
+        self.warn(f"{self.NAME}: tag:GetResources was denied in {len(labels)} account-region(s) ({shown}{more}); "
+                  "their hybrid nodes' tags were read one node at a time (ssm:ListTagsForResource). Allow "
+                  "tag:GetResources to the inventory's role, or set hybrid_tags_source: per_node.")
 
     # ------------------------------------------------------------------------------------------------- populate
     def _populate(self, read):

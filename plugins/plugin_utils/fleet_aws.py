@@ -17,8 +17,13 @@ AWS rules followed (API references of STS, Organizations, EC2 and SSM):
 * DescribeInstances pages hold at most 1000 instances. Like amazon.aws.aws_ec2, only running, pending, stopping
   and stopped instances are listed unless the filters name the states.
 * DescribeInstanceInformation pages hold 5-50 nodes; it omits stopped and terminated instances and returns no tags.
-  A hybrid node's tags (where Patch Manager reads its patch group) come from ListTagsForResource with ResourceType
-  ManagedInstance; an EC2 node's tags are the instance's own (EC2).
+  An EC2 node's tags are the instance's own (EC2). A hybrid node's tags (where Patch Manager reads its patch group)
+  come, for a whole account-region at once, from the Resource Groups Tagging API: GetResources "supports all
+  resource types"; ResourceTypeFilters `ssm:managed-instance` (service[:resourceType] as in the ARN
+  arn:<partition>:ssm:<region>:<account>:managed-instance/<mi- id>); ResourcesPerPage 1-100; PaginationToken.
+  It "does not return untagged resources": a node it does not name has no tags. Its IAM action is
+  tag:GetResources; where that is denied, each node's tags come from SSM ListTagsForResource (ResourceType
+  ManagedInstance), one call per node.
 * Throttling: SSM publishes no rate limits and answers ThrottlingException (EC2: RequestLimitExceeded). botocore's
   "standard" retry mode retries these and transient errors with jittered exponential backoff.
 """
@@ -34,6 +39,7 @@ from typing import Optional
 
 try:
     import boto3
+    import botocore.exceptions
 except ImportError:
     pass  # the plugin reports missing SDKs (AWSInventoryBase.require_aws_sdk) before any AWS source is read
 
@@ -44,6 +50,10 @@ from .fleet_jobs import Job
 SESSION_NAME = "fleetpatch-inventory"
 EC2_PAGE_SIZE = 1000  # DescribeInstances MaxResults: 5-1000
 SSM_PAGE_SIZE = 50  # DescribeInstanceInformation MaxResults: 5-50
+TAGGING_PAGE_SIZE = 100  # GetResources ResourcesPerPage: 1-100
+MANAGED_INSTANCE_TYPE = "ssm:managed-instance"  # GetResources ResourceTypeFilters: service[:resourceType]
+# Error codes of a request the caller's policies (identity policy, SCP, permissions boundary) do not allow.
+_ACCESS_DENIED = frozenset({"AccessDenied", "AccessDeniedException"})
 DEFAULT_INSTANCE_STATES = ("running", "pending", "stopping", "stopped")
 _ROLE_ARN = re.compile(r"^arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{12}):role/\S+$")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
@@ -250,6 +260,20 @@ def managed_instance_tags(ssm, node_id: str) -> dict:
     return tag_dict(response.get("TagList"))
 
 
+def tagged_managed_instances(tagging) -> dict[str, dict]:
+    """{managed node id: tags} of every tagged managed node of the client's account-region (GetResources, every
+    page). A node it does not name has no tags."""
+    pages = tagging.get_paginator("get_resources").paginate(
+        ResourceTypeFilters=[MANAGED_INSTANCE_TYPE], PaginationConfig={"PageSize": TAGGING_PAGE_SIZE})
+    return {mapping["ResourceARN"].rsplit("/", 1)[-1]: tag_dict(mapping.get("Tags"))
+            for page in pages for mapping in page.get("ResourceTagMappingList") or []}
+
+
+def is_access_denied(error: BaseException) -> bool:
+    return isinstance(error, botocore.exceptions.ClientError) and \
+        error.response.get("Error", {}).get("Code") in _ACCESS_DENIED
+
+
 def ec2_filters(filters: Optional[dict]) -> list[dict]:
     """The `ec2_filters` option (name -> value or list) as DescribeInstances Filters; the default state filter
     applies unless the option names instance-state-name itself."""
@@ -273,21 +297,24 @@ class AwsCollector:
     """Jobs that read `accounts` (EC2 and/or SSM) in their regions; results in `ec2`, `ssm`, `ec2_listed`.
 
     `ec2_listed` holds the (account, region) pairs whose EC2 listing succeeded: the merge needs to know where the
-    absence of an instance from EC2 means something (fleet_merge).
+    absence of an instance from EC2 means something (fleet_merge). `tagging_denied` names the account-regions
+    where GetResources was denied and the hybrid nodes' tags were read one node at a time.
     """
 
     def __init__(self, clients: AwsClients, home_region: str, regions: Iterable[str], sources: Iterable[str],
-                 instance_filters: list, node_filters: list) -> None:
+                 instance_filters: list, node_filters: list, hybrid_tags_source: str = "tagging_api") -> None:
         self.clients = clients
         self._home_region = home_region
         self._regions = tuple(regions or ())
         self._sources = tuple(source for source in ("ec2", "ssm") if source in set(sources))
         self._instance_filters = instance_filters
         self._node_filters = node_filters
+        self._hybrid_tags_source = hybrid_tags_source
         self.accounts: dict[str, Account] = {}
         self.ec2: list[dict] = []
         self.ssm: list[dict] = []
         self.ec2_listed: set = set()
+        self.tagging_denied: list[str] = []
 
     # -- accounts
     def add_account(self, account: Account) -> list[Job]:
@@ -359,11 +386,39 @@ class AwsCollector:
 
         def listed(records: list) -> list[Job]:
             self.ssm.extend(records)
-            return [self._tags_job(account, region, record) for record in records if is_hybrid(record)]
+            hybrid = [record for record in records if is_hybrid(record)]
+            if not hybrid:
+                return []
+            if self._hybrid_tags_source == "per_node":
+                return [self._node_tags_job(account, region, record) for record in hybrid]
+            return [self._region_tags_job(account, region, hybrid)]
 
         return Job(account.label(region, "ssm"), listing, listed)
 
-    def _tags_job(self, account: Account, region: str, record: dict) -> Job:
+    def _region_tags_job(self, account: Account, region: str, hybrid: list) -> Job:
+        """The tags of the region's hybrid nodes in one paged GetResources, run once the nodes are listed (a node
+        registered in between is not listed either); where it is denied, one ListTagsForResource per node."""
+        def lookup() -> Optional[dict]:
+            tagging = self.clients.client("resourcegroupstaggingapi", region, account.credentials)
+            try:
+                return tagged_managed_instances(tagging)
+            except botocore.exceptions.ClientError as error:
+                if is_access_denied(error):
+                    return None
+                raise
+
+        def found(tags_by_node: Optional[dict]) -> list[Job]:
+            if tags_by_node is None:
+                self.tagging_denied.append(account.label(region))
+                return [self._node_tags_job(account, region, record) for record in hybrid]
+            for record in hybrid:
+                record["tags"] = tags_by_node.get(record["instance_id"], {})
+            return []
+
+        return Job(account.label(region, "ssm", f"tags of {len(hybrid)} hybrid node(s) (GetResources; left out: "
+                                                "their patch group is unknown)"), lookup, found)
+
+    def _node_tags_job(self, account: Account, region: str, record: dict) -> Job:
         def tagged(tags: dict) -> None:
             record["tags"] = tags
 

@@ -5,7 +5,7 @@
 """Independent API calls on a bounded thread pool; a finished call may schedule more; a failed one is recorded.
 
 The fleet inventory makes many independent calls (one role per account, one listing per account, region and source,
-one tag lookup per hybrid node). `run_jobs` runs them `max_workers` at a time. Workers only make the call
+and, where the Tagging API is denied, one tag lookup per hybrid node). `run_jobs` runs them `max_workers` at a time. Workers only make the call
 (`Job.call`); what uses its result (`Job.then`) runs on the calling thread, which is therefore the only one that
 touches the collected data (no lock needed) and the only one that schedules follow-up jobs, so no worker ever waits
 for another one (a bounded pool cannot deadlock on itself).
@@ -13,8 +13,8 @@ for another one (a bounded pool cannot deadlock on itself).
 Order: by `Job.priority`, then first scheduled first. UNLOCK jobs (a role, the enabled regions, the organization's
 accounts) come first since every other call of their account waits for them; then LISTING jobs, long chains of
 pages; LOOKUP jobs (one short call per resource) last, where they fill the pool while the last listings run instead
-of holding back the listings and roles not started yet (run depth first, 300 tag lookups of the first regions kept
-an account's role and the Azure listings waiting for half of a cold run).
+of holding back the listings and roles not started yet (run depth first, per-node tag lookups of the first regions
+once kept an account's role and the Azure listings waiting for half of a cold run).
 
 A job that raises one of `expected_errors` (the SDKs' service and connection errors, after their own retries) is
 a `JobFailure` naming where it happened; its follow-ups never run. Anything else is a bug and propagates.

@@ -267,12 +267,12 @@ def throttle(lab):
 def test_throttling_within_the_retries_loses_nothing(lab, tmp_path, throttle):
     config = write_config(tmp_path, accounts=[], sources=["ec2", "ssm"], max_attempts=10)
     expected = run_inventory(lab, config)
-    throttle(ratio=0.15, operations=["DescribeInstanceInformation", "ListTagsForResource"], seed=7)
+    throttle(ratio=0.15, operations=["DescribeInstanceInformation", "GetResources"], seed=7)
 
     inventory = run_inventory(lab, config)
 
     assert inventory.hostvars == expected.hostvars
-    assert inventory.count("cloud_onprem") >= 32  # every hybrid node, whose tags took one call each
+    assert inventory.count("cloud_onprem") >= 32  # every hybrid node, whose tags came from GetResources
     assert "could not be read" not in inventory.warnings
 
 
@@ -344,6 +344,47 @@ def test_a_failing_region_and_refused_aws_endpoints(lab, tmp_path):
     assert "current credentials (GetCallerIdentity)" in refused.warnings
     assert "Could not connect to the endpoint URL" in refused.warnings
     assert len(refused.hostvars) == refused.count("cloud_azure") == 150
+
+
+# ------------------------------------------------------------------------------------- hybrid nodes' tags
+
+def tag_calls(control: LabClient) -> Counter:
+    calls = Counter()
+    for call in control.get("/calls")["calls"]:
+        if call["operation"] in ("GetResources", "ListTagsForResource"):
+            calls[(call["account"], call["region"], call["operation"])] += call["count"]
+    return calls
+
+
+def test_hybrid_tags_take_one_call_per_region_and_a_denied_one_falls_back_to_each_node(lab, tmp_path, registered,
+                                                                                        reference):
+    control = LabClient(lab.env["FLEETLAB_CONTROL_URL"])
+    config = write_config(tmp_path, accounts=[], sources=["ssm"])
+    spec = Spec(reference)
+    hybrid_nodes = spec.count(["hybrid"]) + len(registered)  # all in the management account's eu-west-1
+    registered_groups = Counter(vm["tags"].get("PatchGroup") for vm in spec.vms if vm["name"] in registered)
+
+    control.post("/calls/reset")
+    bulk = run_inventory(lab, config)
+    bulk_calls = tag_calls(control)
+    control.post("/calls/reset")
+    control.post("/tagging/deny", {"accounts": [MANAGEMENT]})  # a role whose policy lacks tag:GetResources
+    try:
+        per_node = run_inventory(lab, config)
+    finally:
+        control.post("/tagging/deny", {"accounts": []})
+
+    assert bulk_calls == {(MANAGEMENT, "eu-west-1", "GetResources"): 1}  # none where there is no hybrid node
+    assert tag_calls(control) == {(MANAGEMENT, "eu-west-1", "GetResources"): 1,
+                                  (MANAGEMENT, "eu-west-1", "ListTagsForResource"): hybrid_nodes}
+    assert per_node.hostvars == bulk.hostvars
+    assert bulk.count("cloud_onprem") + bulk.count("cloud_azure") == hybrid_nodes  # every hybrid node, none left out
+    for group in ("prod-sensitive", "prod-auto"):  # with sources: [ssm], only hybrid nodes have tags
+        assert bulk.count(group.replace("-", "_")) == spec.count(["hybrid"], patch_group=group) + registered_groups[group]
+    assert "denied" not in bulk.warnings
+    assert (f"tag:GetResources was denied in 1 account-region(s) (account {MANAGEMENT} eu-west-1); their hybrid "
+            "nodes' tags were read one node at a time") in per_node.warnings
+    assert "could not be read" not in per_node.warnings
 
 
 # ------------------------------------------------------------------------------------------------ filters

@@ -20,8 +20,9 @@ How the scan works (docs/iam/README.md explains it for reviewers):
    `client.get_paginator("list_x")`, `client.get_waiter("x")` (the waiter's operation), and calls of any helper
    that hands a client and an operation name to `get_paginator` (`paginate`, `paginated_items`: found by the
    scan, not listed here).
-3. The IAM action is `<signing name>:<OperationName>`: botocore's service model names the operation (snake_case
-   to OperationName through `method_to_api_mapping`'s source, `xform_name`), never a hand-made list.
+3. The IAM action is `<IAM prefix>:<OperationName>`: botocore's service model names the operation (snake_case
+   to OperationName through `method_to_api_mapping`'s source, `xform_name`), never a hand-made list. The IAM
+   prefix is the model's signing name, except where IAM_PREFIXES says otherwise.
 4. Anything the scan cannot tie to a service, or an operation name that is not a literal, is an error: the scan
    would rather stop than miss an action.
 
@@ -54,6 +55,10 @@ POLICY_DIR = REPO / "docs" / "iam"
 ENGINE_CLIENT_FACTORY = "ssm_client"
 ENGINE_CLIENT_NAMES = {"client", "_client"}
 ENGINE_SERVICE = "ssm"
+
+# Signing names that are not their service's IAM prefix (Service Authorization Reference): the Resource Groups
+# Tagging API signs as `tagging`, its actions are `tag:GetResources`, ...
+IAM_PREFIXES = {"tagging": "tag"}
 
 # Permissions a request needs beyond its own action (each service's "Actions, resources and condition keys" page).
 IMPLIED_ACTIONS = {
@@ -155,8 +160,8 @@ class Catalog:
         return model.get_waiter(names[waiter]).operation if waiter in names else None
 
     def action(self, service: str, operation: str) -> str:
-        # The signing name is the IAM service prefix of every service this collection uses (ssm, ec2, sts, ...).
-        return f"{self._session.get_service_model(service).signing_name}:{operation}"
+        signing_name = self._session.get_service_model(service).signing_name
+        return f"{IAM_PREFIXES.get(signing_name, signing_name)}:{operation}"
 
 
 # ---------------------------------------------------------------------------------------------- Python scan

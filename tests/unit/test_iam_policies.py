@@ -62,6 +62,7 @@ def test_the_policies_grant_exactly_what_the_code_calls(uses):
     ("target-role-policy.json", "ssm:UpdatePatchBaseline"),     # patch_baseline
     ("target-role-policy.json", "iam:PassRole"),                # window task service role, activation role
     ("target-role-policy.json", "ec2:DescribeInstances"),       # report EC2 names, fleet inventory
+    ("target-role-policy.json", "tag:GetResources"),            # fleet inventory: hybrid nodes' tags
     ("controller-role-policy.json", "sts:AssumeRole"),          # every account's role
 ])
 def test_an_action_removed_from_a_policy_fails_the_check(uses, policies, policy, action):
@@ -152,6 +153,16 @@ def test_operations_named_by_string_reach_the_model(tmp_path):
             module.client("ec2").get_paginator("describe_instances")
             ssm.get_waiter("command_executed")
     """) == {"ssm:DescribeInstancePatchStates", "ec2:DescribeInstances", "ssm:GetCommandInvocation"}
+
+
+def test_a_service_whose_iam_prefix_is_not_its_signing_name_gets_its_iam_prefix(tmp_path):
+    # The Resource Groups Tagging API signs requests as "tagging"; IAM knows its actions as tag:...
+    assert scan(tmp_path, """
+        def main(session):
+            tagging = session.client("resourcegroupstaggingapi")
+            tagging.get_paginator("get_resources")
+            tagging.get_tag_keys()
+    """) == {"tag:GetResources", "tag:GetTagKeys"}
 
 
 def test_a_client_of_unknown_service_stops_the_scan(tmp_path):

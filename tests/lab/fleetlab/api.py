@@ -120,9 +120,10 @@ def _make_method(name: str, handler: Handler) -> Callable:
 
 def install() -> list[str]:
     """Import every handler module and attach the handlers to moto's SSM response class. Idempotent."""
-    from . import handlers, sts  # noqa: F401  (imports register the operations)
+    from . import handlers, sts, tagging  # noqa: F401  (imports register the operations)
 
     sts.install()
+    tagging.install()
 
     for name, handler in OPERATIONS.items():
         attr = camelcase_to_underscores(name)

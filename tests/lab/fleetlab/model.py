@@ -1,4 +1,5 @@
-"""botocore's SSM service model as the lab's contract.
+"""botocore's SSM service model as the lab's contract (and another service's model where the lab serves one of its
+operations: `service=`, e.g. "resourcegroupstaggingapi").
 
 * Input: AWS validates every request against the model's constraints (length, range, pattern, enum) and
   answers `ValidationException` with "N validation error(s) detected: Value ... at '<path>' failed to satisfy
@@ -20,13 +21,13 @@ import regex  # botocore patterns use \p{L}-style classes, which the stdlib re d
 from .errors import ValidationException
 
 
-@lru_cache(maxsize=1)
-def service_model():
-    return botocore.session.get_session().get_service_model("ssm")
+@lru_cache(maxsize=None)
+def service_model(service: str = "ssm"):
+    return botocore.session.get_session().get_service_model(service)
 
 
-def operation_model(name: str):
-    return service_model().operation_model(name)
+def operation_model(name: str, service: str = "ssm"):
+    return service_model(service).operation_model(name)
 
 
 def operation_names() -> list[str]:
@@ -106,9 +107,10 @@ class _InputChecker:
                 self.fail(value, path, f"Member must have value greater than or equal to {meta['min']}")
 
 
-def validate_input(operation: str, params: dict) -> None:
-    """Raise ValidationException the way AWS does for a request that breaks the model's constraints."""
-    shape = operation_model(operation).input_shape
+def validate_input(operation: str, params: dict, service: str = "ssm", error: type = ValidationException) -> None:
+    """Raise ValidationException (or the service's documented `error`) the way AWS does for a request that breaks
+    the model's constraints."""
+    shape = operation_model(operation, service).input_shape
     if shape is None:
         return
     checker = _InputChecker()
@@ -116,7 +118,7 @@ def validate_input(operation: str, params: dict) -> None:
     if checker.errors:
         count = len(checker.errors)
         noun = "error" if count == 1 else "errors"
-        raise ValidationException(f"{count} validation {noun} detected: " + "; ".join(checker.errors))
+        raise error(f"{count} validation {noun} detected: " + "; ".join(checker.errors))
 
 
 class OutputMismatch(AssertionError):
@@ -177,8 +179,8 @@ class OutputValidator:
         self.validated: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def check(self, operation: str, result: dict) -> None:
-        shape = operation_model(operation).output_shape
+    def check(self, operation: str, result: dict, service: str = "ssm") -> None:
+        shape = operation_model(operation, service).output_shape
         problems: list[str] = []
         if shape is None:
             if result:

@@ -36,13 +36,19 @@ def _encode(key: tuple[str, ...]) -> str:
 
 
 def _decode(token: str, operation: str) -> tuple[str, ...]:
+    return token_key(token, _token_error(operation))
+
+
+def token_key(token: str, error: type) -> tuple[str, ...]:
+    """The key a lab token names (the last item served); `error` for a token the lab did not issue. For listings of
+    other services, whose paging members and error codes differ (Page(size, token_key(...)).take)."""
     try:
         after = json.loads(base64.urlsafe_b64decode(token.encode()))["after"]
         if isinstance(after, list) and after and all(isinstance(part, str) for part in after):
             return tuple(after)
     except (ValueError, KeyError, TypeError, binascii.Error):
         pass
-    raise _token_error(operation)("The specified token isn't valid.")
+    raise error("The specified token isn't valid.")
 
 
 @dataclass(frozen=True)

@@ -64,9 +64,10 @@ def credentials(access_key):
                             "Expiration": NOW}}
 
 
-def collect(clients, accounts, regions=(HOME,), sources=("ec2", "ssm"), ec2_filters=None, extra_jobs=()):
+def collect(clients, accounts, regions=(HOME,), sources=("ec2", "ssm"), ec2_filters=None, extra_jobs=(),
+            hybrid_tags_source="tagging_api"):
     collector = AwsCollector(clients, HOME, regions, sources, fleet_aws.ec2_filters(ec2_filters),
-                             fleet_aws.ssm_filters(None))
+                             fleet_aws.ssm_filters(None), hybrid_tags_source)
     jobs = [job for account in accounts for job in collector.add_account(account)] + [
         make(collector) for make in extra_jobs]
     failures = run_jobs(jobs, 1, ERRORS)
@@ -175,37 +176,135 @@ def test_organization_accounts_active_not_excluded_each_once():
     }
 
 
-def test_hybrid_nodes_get_their_tags_and_ssm_pages_are_followed():
+MANAGED_INSTANCES = {"ResourceTypeFilters": ["ssm:managed-instance"], "ResourcesPerPage": 100}
+
+
+def managed_instance(node_id, tags, region=HOME, account="123456789012"):
+    return {"ResourceARN": f"arn:aws:ssm:{region}:{account}:managed-instance/{node_id}",
+            "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+
+
+def list_hybrid(clients, *node_ids, region=HOME, access_key="base"):
+    clients.stub("ssm", region, access_key).add_response(
+        "describe_instance_information",
+        {"InstanceInformationList": [node_info("i-0000000000000000a")] +
+                                    [node_info(n, "ManagedInstance") for n in node_ids]}, {"MaxResults": 50})
+
+
+def test_hybrid_nodes_get_their_tags_from_every_page_of_one_get_resources():
     clients = StubbedClients()
     ssm = clients.stub("ssm")
     ssm.add_response("describe_instance_information", {
         "InstanceInformationList": [node_info("mi-00000000000000001", "ManagedInstance")], "NextToken": "page2"},
         {"MaxResults": 50})
     ssm.add_response("describe_instance_information", {
-        "InstanceInformationList": [node_info("i-0000000000000000a")]}, {"MaxResults": 50, "NextToken": "page2"})
-    ssm.add_response("list_tags_for_resource", {"TagList": [{"Key": "PatchGroup", "Value": "prod-sensitive"}]},
-                     {"ResourceType": "ManagedInstance", "ResourceId": "mi-00000000000000001"})
+        "InstanceInformationList": [node_info("i-0000000000000000a"), node_info("mi-00000000000000002",
+                                                                                  "ManagedInstance"),
+                                    node_info("mi-00000000000000003", "ManagedInstance")]},
+        {"MaxResults": 50, "NextToken": "page2"})
+    tagging = clients.stub("resourcegroupstaggingapi")
+    tagging.add_response("get_resources", {"ResourceTagMappingList": [
+        managed_instance("mi-00000000000000001", {"PatchGroup": "prod-sensitive", "Name": "db-1"}),
+        managed_instance("mi-0000000000000000f", {"PatchGroup": "nonprod"}),  # not listed (deregistered, filtered)
+    ], "PaginationToken": "tags2"}, MANAGED_INSTANCES)
+    tagging.add_response("get_resources", {"ResourceTagMappingList": [
+        managed_instance("mi-00000000000000002", {"Patch Group": "jump-log"}),
+    ]}, dict(MANAGED_INSTANCES, PaginationToken="tags2"))
 
     collector, failures = collect(clients, [Account("123456789012", "123456789012")], sources=("ssm",))
 
     assert failures == []
     assert {r["instance_id"]: r["tags"] for r in collector.ssm} == {
-        "mi-00000000000000001": {"PatchGroup": "prod-sensitive"}, "i-0000000000000000a": None}
+        "mi-00000000000000001": {"PatchGroup": "prod-sensitive", "Name": "db-1"},
+        "mi-00000000000000002": {"Patch Group": "jump-log"},
+        "mi-00000000000000003": {},  # GetResources returns no untagged resource: no tags, not unknown ones
+        "i-0000000000000000a": None,  # an EC2 node's tags are its instance's (EC2)
+    }
+    assert collector.tagging_denied == []
 
 
-def test_a_failed_tag_lookup_is_reported_with_its_consequence():
+def test_tags_are_read_once_per_account_region_with_hybrid_nodes_only():
     clients = StubbedClients()
-    ssm = clients.stub("ssm")
-    ssm.add_response("describe_instance_information", {
-        "InstanceInformationList": [node_info("mi-00000000000000001", "ManagedInstance")]}, {"MaxResults": 50})
-    ssm.add_client_error("list_tags_for_resource", "ThrottlingException", "Rate exceeded", 400)
+    list_hybrid(clients, "mi-00000000000000001", "mi-00000000000000002")
+    clients.stub("resourcegroupstaggingapi").add_response("get_resources", {"ResourceTagMappingList": [
+        managed_instance("mi-00000000000000001", {"PatchGroup": "prod-auto"}),
+        managed_instance("mi-00000000000000002", {"PatchGroup": "prod-auto"})]}, MANAGED_INSTANCES)
+    list_hybrid(clients, region="us-east-1")  # no hybrid node there: no tagging client, no call
+
+    collector, failures = collect(clients, [Account("123456789012", "123456789012")], regions=(HOME, "us-east-1"),
+                                  sources=("ssm",))
+
+    assert failures == []
+    assert ("resourcegroupstaggingapi", "us-east-1", "base") not in clients.clients
+    assert sorted(r["instance_id"] for r in collector.ssm if r["tags"] == {"PatchGroup": "prod-auto"}) == [
+        "mi-00000000000000001", "mi-00000000000000002"]
+
+
+def test_where_get_resources_is_denied_each_node_is_read_and_the_region_is_named():
+    clients = StubbedClients()
+    sts = clients.stub("sts")
+    sts.add_response("assume_role", credentials("ASIAPROD000000000001"), {
+        "RoleArn": "arn:aws:iam::234567890123:role/Inventory", "RoleSessionName": "fleetpatch-inventory"})
+    list_hybrid(clients, "mi-00000000000000001", "mi-00000000000000002", access_key="ASIAPROD000000000001")
+    clients.stub("resourcegroupstaggingapi", access_key="ASIAPROD000000000001").add_client_error(
+        "get_resources", "AccessDeniedException", "User: arn:aws:sts::234567890123:assumed-role/Inventory/fleetpatch-"
+        "inventory is not authorized to perform: tag:GetResources", 400, expected_params=MANAGED_INSTANCES)
+    ssm = clients.stub("ssm", access_key="ASIAPROD000000000001")
+    for node_id, group in (("mi-00000000000000001", "prod-auto"), ("mi-00000000000000002", "nonprod")):
+        ssm.add_response("list_tags_for_resource", {"TagList": [{"Key": "PatchGroup", "Value": group}]},
+                         {"ResourceType": "ManagedInstance", "ResourceId": node_id})
+
+    collector, failures = collect(clients, [Account("234567890123", "production",
+                                                    "arn:aws:iam::234567890123:role/Inventory")], sources=("ssm",))
+
+    assert failures == []
+    assert collector.tagging_denied == ["account 234567890123 (production) eu-west-1"]
+    assert {r["instance_id"]: r["tags"] for r in collector.ssm if r["tags"] is not None} == {
+        "mi-00000000000000001": {"PatchGroup": "prod-auto"}, "mi-00000000000000002": {"PatchGroup": "nonprod"}}
+
+
+def test_get_resources_failing_otherwise_leaves_the_regions_hybrid_nodes_out_and_says_so():
+    clients = StubbedClients()
+    list_hybrid(clients, "mi-00000000000000001", "mi-00000000000000002")
+    clients.stub("resourcegroupstaggingapi").add_client_error(
+        "get_resources", "ThrottledException", "Rate exceeded", 400, expected_params=MANAGED_INSTANCES)
 
     collector, failures = collect(clients, [Account("123456789012", "123456789012")], sources=("ssm",))
+
+    assert failures == ["account 123456789012 eu-west-1 ssm tags of 2 hybrid node(s) (GetResources; left out: their "
+                        "patch group is unknown): An error occurred (ThrottledException) when calling the "
+                        "GetResources operation: Rate exceeded"]
+    assert [r["tags"] for r in collector.ssm if r["instance_id"].startswith("mi-")] == [None, None]
+    assert collector.tagging_denied == []
+
+
+def test_per_node_reads_each_hybrid_nodes_tags_from_ssm():
+    clients = StubbedClients()
+    list_hybrid(clients, "mi-00000000000000001")
+    clients.stub("ssm").add_response("list_tags_for_resource", {"TagList": [{"Key": "PatchGroup", "Value": "a"}]},
+                                     {"ResourceType": "ManagedInstance", "ResourceId": "mi-00000000000000001"})
+
+    collector, failures = collect(clients, [Account("123456789012", "123456789012")], sources=("ssm",),
+                                  hybrid_tags_source="per_node")
+
+    assert failures == []
+    assert ("resourcegroupstaggingapi", HOME, "base") not in clients.clients
+    assert {r["instance_id"]: r["tags"] for r in collector.ssm} == {
+        "mi-00000000000000001": {"PatchGroup": "a"}, "i-0000000000000000a": None}
+
+
+def test_a_failed_node_tag_lookup_is_reported_with_its_consequence():
+    clients = StubbedClients()
+    list_hybrid(clients, "mi-00000000000000001")
+    clients.stub("ssm").add_client_error("list_tags_for_resource", "ThrottlingException", "Rate exceeded", 400)
+
+    collector, failures = collect(clients, [Account("123456789012", "123456789012")], sources=("ssm",),
+                                  hybrid_tags_source="per_node")
 
     assert failures == ["account 123456789012 eu-west-1 ssm tags of mi-00000000000000001 (left out: its patch "
                         "group is unknown): An error occurred (ThrottlingException) when calling the "
                         "ListTagsForResource operation: Rate exceeded"]
-    assert collector.ssm[0]["tags"] is None
+    assert collector.ssm[1]["tags"] is None
 
 
 def test_ec2_filters_keep_the_default_states_unless_they_name_states():

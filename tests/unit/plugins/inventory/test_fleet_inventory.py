@@ -6,6 +6,7 @@ from __future__ import annotations
 import botocore.exceptions
 import pytest
 import yaml
+from ansible.errors import AnsibleOptionsError
 from ansible.errors import AnsibleParserError
 from ansible.inventory.data import InventoryData
 from ansible.inventory.manager import InventoryManager
@@ -41,7 +42,7 @@ class Run:
 
     def __init__(self, inventory_plugins, tmp_path, monkeypatch):
         self.plugins, self.tmp_path, self.monkeypatch = inventory_plugins, tmp_path, monkeypatch
-        self.reads, self.warnings, self.answer = 0, [], (fleet(), [])
+        self.reads, self.warnings, self.answer, self.tagging_denied = 0, [], (fleet(), []), []
 
     def __call__(self, use_cache=True, **config):
         path = self.tmp_path / "test.fleet.yml"
@@ -52,7 +53,7 @@ class Run:
         def read_fleet(_plugin):
             self.reads += 1
             srcs, failures = self.answer
-            return Read(srcs, {"123456789012": "shared"}, failures)
+            return Read(srcs, {"123456789012": "shared"}, failures, self.tagging_denied)
 
         self.monkeypatch.setattr(module, "_read_fleet", read_fleet)
         self.monkeypatch.setattr(module, "warn", lambda _plugin, message: self.warnings.append(message))
@@ -198,6 +199,21 @@ def test_strict_makes_a_failed_part_an_error(run):
         run(strict=True)
 
 
+def test_where_get_resources_was_denied_the_complete_inventory_comes_with_a_warning_naming_it(run, tmp_path):
+    run.tagging_denied = ["account 234567890123 (production) eu-west-1", "account 234567890123 (production) us-east-1"]
+
+    inventory = run(**cache_config(tmp_path))
+    run(**cache_config(tmp_path))
+
+    assert len(inventory.hosts) == 5
+    assert run.reads == 1  # complete: cached
+    assert run.warnings == [
+        "fleetpatch.ssm.fleet: tag:GetResources was denied in 2 account-region(s) (account 234567890123 (production) "
+        "eu-west-1, account 234567890123 (production) us-east-1); their hybrid nodes' tags were read one node at a "
+        "time (ssm:ListTagsForResource). Allow tag:GetResources to the inventory's role, or set "
+        "hybrid_tags_source: per_node."]
+
+
 @pytest.mark.parametrize("config, message", [
     ({"hostnames": ["dns-name"]}, "hostnames: 'dns-name' is not one of"),
     ({"accounts": ["arn:aws:iam::1:role/x"]}, "is not an IAM role ARN"),
@@ -207,6 +223,13 @@ def test_strict_makes_a_failed_part_an_error(run):
 def test_bad_options_are_refused_before_any_call(run, config, message):
     with pytest.raises(AnsibleParserError, match=message):
         run(**config)
+    assert run.reads == 0
+
+
+def test_an_unknown_hybrid_tags_source_is_refused_before_any_call(run):
+    # ansible-core's own check of the documented choices; its help text lists them
+    with pytest.raises(AnsibleOptionsError, match="Invalid value 'tags' for config 'hybrid_tags_source'"):
+        run(hybrid_tags_source="tags")
     assert run.reads == 0
 
 
