@@ -77,10 +77,8 @@ class Inventory:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """A lab of this module's own with the reference fleet (the session's lab has an empty one)."""
-    state_dir = harness.lab_state_dir("lab-inventory-", tmp_path_factory.mktemp("lab"))
-    started = harness.start_lab(state_dir, "reference")
-    yield started
-    harness.stop_lab(state_dir)
+    with harness.running_lab("lab-inventory-", "reference", tmp_path_factory.mktemp("lab")) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
@@ -356,8 +354,8 @@ def tag_calls(control: LabClient) -> Counter:
     return calls
 
 
-def test_hybrid_tags_take_one_call_per_region_and_a_denied_one_falls_back_to_each_node(lab, tmp_path, registered,
-                                                                                        reference):
+def test_hybrid_tags_take_one_call_per_region_and_a_denied_one_falls_back_to_each_node(
+        lab, tmp_path, registered, reference):
     control = LabClient(lab.env["FLEETLAB_CONTROL_URL"])
     config = write_config(tmp_path, accounts=[], sources=["ssm"])
     spec = Spec(reference)
