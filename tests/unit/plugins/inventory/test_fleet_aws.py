@@ -197,11 +197,10 @@ def test_hybrid_nodes_get_their_tags_from_every_page_of_one_get_resources():
     ssm.add_response("describe_instance_information", {
         "InstanceInformationList": [node_info("mi-00000000000000001", "ManagedInstance")], "NextToken": "page2"},
         {"MaxResults": 50})
-    ssm.add_response("describe_instance_information", {
-        "InstanceInformationList": [node_info("i-0000000000000000a"),
-                                    node_info("mi-00000000000000002", "ManagedInstance"),
-                                    node_info("mi-00000000000000003", "ManagedInstance")]},
-        {"MaxResults": 50, "NextToken": "page2"})
+    second_page = [node_info("i-0000000000000000a"), node_info("mi-00000000000000002", "ManagedInstance"),
+                   node_info("mi-00000000000000003", "ManagedInstance")]
+    ssm.add_response("describe_instance_information", {"InstanceInformationList": second_page},
+                     {"MaxResults": 50, "NextToken": "page2"})
     tagging = clients.stub("resourcegroupstaggingapi")
     tagging.add_response("get_resources", {"ResourceTagMappingList": [
         managed_instance("mi-00000000000000001", {"PatchGroup": "prod-sensitive", "Name": "db-1"}),
