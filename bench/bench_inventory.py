@@ -15,8 +15,8 @@ Ours: one fleetpatch.ssm.fleet source with its defaults: cold, then with a warm 
 Per run: wall time, peak RSS of the ansible-inventory process, hosts, and the API calls the lab saw (EC2, STS, SSM
 and the Resource Groups Tagging API, `tagging`, on the moto server; Azure on the lab's Azure endpoint). Runs
 alternate anchor and ours; the report gives medians and spreads. Both sides must describe the same machines (EC2
-instance ids, Azure VM names) or the benchmark fails; ours also lists the on-premises hybrid nodes no anchor sees. Last, ours alone on a fleet of the same shape with 20,000
-hosts, to show how time grows with hosts.
+instance ids, Azure VM names) or the benchmark fails; ours also lists the on-premises hybrid nodes no anchor sees.
+Last, ours alone on a fleet of the same shape with 20,000 hosts, to show how time grows with hosts.
 
     .venv/bin/python bench/bench_inventory.py [--runs 3] [--large-runs 1] [--large-hosts 20000] [--no-large]
 (about 10 minutes on 2 cores: the anchor alone takes 1-1.5 minutes a run)
