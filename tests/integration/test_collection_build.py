@@ -44,15 +44,19 @@ def installed(tmp_path_factory) -> dict[str, str]:
     if not (AMAZON_AWS / "MANIFEST.json").is_file():
         pytest.fail(f"amazon.aws is missing from {AMAZON_AWS}: run `make collections`")
     work = tmp_path_factory.mktemp("build")
-    run([str(BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(work / "dist"), str(CHECKOUT)])
-    (artifact,) = (work / "dist").glob("fleetpatch-ssm-*.tar.gz")
     collections = work / "collections"
+    # No ANSIBLE_* from the caller (`make` exports ANSIBLE_COLLECTIONS_PATH=.cache/collections, where fleetpatch.ssm
+    # is the checkout: ansible-galaxy would find it "already installed" there and install nothing).
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}
+    env.update(ANSIBLE_COLLECTIONS_PATH=str(collections), ANSIBLE_NOCOLOR="1", PATH=f"{BIN}:{env['PATH']}")
+    run([str(BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(work / "dist"), str(CHECKOUT)], env=env)
+    (artifact,) = (work / "dist").glob("fleetpatch-ssm-*.tar.gz")
     # Never the checkout's .cache/collections here: an install there would replace the symlink to the checkout.
-    run([str(BIN / "ansible-galaxy"), "collection", "install", "--offline", "--no-deps", "-p", str(collections), str(artifact)])
+    run([str(BIN / "ansible-galaxy"), "collection", "install", "--offline", "--no-deps", "-p", str(collections), str(artifact)],
+        env=env)
     (collections / "ansible_collections" / "amazon").mkdir(parents=True)
     (collections / "ansible_collections" / "amazon" / "aws").symlink_to(AMAZON_AWS)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}
-    return dict(env, ANSIBLE_COLLECTIONS_PATH=str(collections), ANSIBLE_NOCOLOR="1", PATH=f"{BIN}:{env['PATH']}")
+    return env
 
 
 def ansible_doc(env: dict[str, str], plugin_type: str, *args: str) -> str:
