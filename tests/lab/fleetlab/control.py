@@ -32,6 +32,20 @@ def route(method: str, path: str) -> Callable[[Route], Route]:
     return register
 
 
+def accounts_route(path: str) -> set:
+    """A set of account ids that POST `path` {accounts: [...]} replaces (answers {denied: [...]}): how a test makes
+    a service refuse these accounts. The caller's service checks the returned set."""
+    accounts: set = set()
+
+    @route("POST", path)
+    def _replace(body: dict, query: dict) -> dict:
+        accounts.clear()
+        accounts.update(str(account) for account in body.get("accounts") or [])
+        return {"denied": sorted(accounts)}
+
+    return accounts
+
+
 @route("GET", "/health")
 def _health(body: dict, query: dict) -> dict:
     return {"ok": True, "operations": sorted(api.OPERATIONS), "now": LAB.clock.now().isoformat()}

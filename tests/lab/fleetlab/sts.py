@@ -11,9 +11,9 @@ from __future__ import annotations
 from moto.sts.exceptions import STSClientError
 from moto.sts.models import STSBackend
 
-from .control import route
+from .control import accounts_route
 
-DENIED_ACCOUNTS: set[str] = set()
+DENIED_ACCOUNTS: set[str] = accounts_route("/sts/deny")
 _ORIGINAL_ASSUME_ROLE = STSBackend.assume_role
 
 
@@ -30,10 +30,3 @@ def _assume_role(self, **kwargs):
 
 def install() -> None:
     STSBackend.assume_role = _assume_role
-
-
-@route("POST", "/sts/deny")
-def _deny(body: dict, query: dict) -> dict:
-    DENIED_ACCOUNTS.clear()
-    DENIED_ACCOUNTS.update(str(account) for account in body.get("accounts") or [])
-    return {"denied": sorted(DENIED_ACCOUNTS)}

@@ -35,7 +35,7 @@ from moto.resourcegroupstaggingapi.responses import ResourceGroupsTaggingAPIResp
 from moto.utilities.utils import get_partition
 
 from . import api, model, paging
-from .control import route
+from .control import accounts_route
 from .errors import ThrottlingException
 from .state import LAB, RegionState
 from .throttle import THROTTLE
@@ -52,7 +52,7 @@ DEFAULT_PAGE_SIZE = 50
 _PAGING_PARAMETERS = ("ResourcesPerPage", "TagsPerPage", "PaginationToken")
 _EVERYTHING = sys.maxsize  # as moto's page limits: its whole answer at once
 
-DENIED_ACCOUNTS: set[str] = set()
+DENIED_ACCOUNTS: set[str] = accounts_route("/tagging/deny")
 
 
 class InvalidParameterException(ResourceGroupsTaggingAPIError):
@@ -171,10 +171,3 @@ def _served(response: ResourceGroupsTaggingAPIResponse) -> ActionResult:
 
 def install() -> None:
     ResourceGroupsTaggingAPIResponse.get_resources = _served
-
-
-@route("POST", "/tagging/deny")
-def _deny(body: dict, query: dict) -> dict:
-    DENIED_ACCOUNTS.clear()
-    DENIED_ACCOUNTS.update(str(account) for account in body.get("accounts") or [])
-    return {"denied": sorted(DENIED_ACCOUNTS)}
