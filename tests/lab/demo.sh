@@ -48,7 +48,8 @@ step "site.yml --tags policy,scan: apply the policy, scan everything; then recor
 step "site.yml --tags install,review,report: install the auto groups, review the sensitive servers, report"
 "$PLAYBOOK" site.yml "${VARS[@]}" --tags install,review,report
 
-review=$(ls -1dt reports/history/reviews/*/ | head -1)
+# The newest review by its run id (a UTC time first); a directory's mtime also moves with later verifications.
+review=$(ls -1d reports/history/reviews/*/ | sort | tail -1)
 run_id=$(basename "$review")
 servers=$("$PYTHON" - "$review/review.yml" <<'PY'
 import sys, yaml
@@ -57,24 +58,26 @@ ids = [s["instance_id"] for s in review["servers"] if s.get("missing")]
 print(",".join(ids[:2]))
 PY
 )
-step "approve: reviewer 'demo' approves every reviewed update of $servers (review run $run_id)"
+# Approvals are immutable records: each demo run approves its own review under its own id.
+approval_id="DEMO-${run_id##*-}"
+approval_file="$PWD/reports/$approval_id.yml"
+step "approve: reviewer 'demo' approves every reviewed update of $servers (review run $run_id, $approval_id)"
 "$PLAYBOOK" playbooks/sensitive_approve.yml "${VARS[@]}" -e "$(printf '%s' \
-  "{\"sensitive_patching_run_id\": \"$run_id\", \"sensitive_patching_approval_file\": \"$PWD/reports/DEMO-1.yml\"," \
-  " \"sensitive_patching_generate\": {\"approval_id\": \"DEMO-1\", \"reviewer\": \"demo\"," \
-  " \"reason\": \"make demo: sample approval\", \"ticket\": \"DEMO-1\"," \
+  "{\"sensitive_patching_run_id\": \"$run_id\", \"sensitive_patching_approval_file\": \"$approval_file\"," \
+  " \"sensitive_patching_generate\": {\"approval_id\": \"$approval_id\", \"reviewer\": \"demo\"," \
+  " \"reason\": \"make demo: sample approval\", \"ticket\": \"$approval_id\"," \
   " \"servers\": [\"${servers//,/\",\"}\"]}}")"
 
 step "install: exactly the approved packages on exactly the approved servers, then verify"
-"$PLAYBOOK" playbooks/sensitive_install.yml "${VARS[@]}" \
-  -e "sensitive_patching_approval_file=$PWD/reports/DEMO-1.yml"
+"$PLAYBOOK" playbooks/sensitive_install.yml "${VARS[@]}" -e "sensitive_patching_approval_file=$approval_file"
 
 step "report: the week's updates per server, including the approved sensitive installs"
 "$PLAYBOOK" playbooks/report.yml "${VARS[@]}" -e patch_report_label=demo-after-approval \
-  -e "{\"patch_report_approvals\": $("$PYTHON" -c 'import json,glob,yaml
+  -e "{\"patch_report_approvals\": $("$PYTHON" -c 'import json,glob,sys,yaml
 rows = []
-for path in sorted(glob.glob("reports/history/reviews/*/verification-*.yml")):
+for path in sorted(glob.glob(sys.argv[1] + "verification-*.yml")):
     rows += yaml.safe_load(open(path)).get("report_approvals") or []
-print(json.dumps(rows))')}"
+print(json.dumps(rows))' "$review")}"
 
 step "done"
 echo "review:        $review"
