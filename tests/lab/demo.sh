@@ -81,7 +81,7 @@ print(json.dumps(rows))' "$review")}"
 
 step "done"
 echo "review:        $review"
-ls -1 "$review"/verification-*.md 2>/dev/null | sed 's/^/verification:  /'
+ls -1 "${review%/}"/verification-*.md 2>/dev/null | sed 's/^/verification:  /'
 latest=$(ls -1t reports/*/report.html 2>/dev/null | head -1 || true)
 echo "report (HTML): ${latest:-none written, see the output above}"
 echo "weekly runs:   reports/runs/"
