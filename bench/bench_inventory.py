@@ -54,6 +54,9 @@ BASE_SHAPE = {"ec2": 5000, "onprem": 100, "azure": 1000, "registered": 200}  # 6
 EC2_MIX = (("ubuntu-22.04", "prod-auto", "PatchGroup", 0.40), ("amzn-2023", "nonprod", "PatchGroup", 0.25),
            ("ubuntu-24.04", "prod-sensitive", "PatchGroup", 0.15), ("amzn-2", "jump-log", "Patch Group", 0.10),
            ("windows-2022", "prod-auto", "PatchGroup", 0.10))
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+import harness  # noqa: E402  pylint: disable=wrong-import-position  (reads ansible-inventory --list output)
+
 AZURE_MIX = (("ubuntu-22.04", "prod-auto", 0.5), ("ubuntu-24.04", "nonprod", 0.3), ("windows-2022", "prod-sensitive", 0.2))
 
 
@@ -195,16 +198,6 @@ def azure_collection() -> Path:
     return BENCH_COLLECTIONS
 
 
-def unwrap(value):
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return {k: unwrap(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unwrap(v) for v in value]
-    return value
-
-
 # Runs a command and writes its peak RSS (KiB) and CPU seconds to argv[1]. The bench process hosts the lab (hundreds
 # of MB): a child forked from it would count that memory in its own peak, so ansible-inventory starts from here.
 _LAUNCHER = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[2:]); "
@@ -217,15 +210,15 @@ def _own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_inventory(source: Path, env: dict, counter: RequestCounter, mode: str = "--list") -> dict:
-    """One `ansible-inventory -i source --list` (or --graph): wall time, peak RSS, CPU seconds of ansible-inventory
-    and of the lab (this process, which does nothing else meanwhile), hosts, lab calls."""
+def run_inventory(source: Path, env: dict, counter: RequestCounter, mode: tuple = ("--list",)) -> dict:
+    """One `ansible-inventory -i source <mode>`: wall time, peak RSS, CPU seconds of ansible-inventory and of the lab
+    (this process, which does nothing else meanwhile), lab calls, and the listing (--list)."""
     counter.take()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
             tempfile.NamedTemporaryFile("r") as usage:
         lab_cpu, started = _own_cpu(), time.perf_counter()
         returncode = subprocess.call([sys.executable, "-c", _LAUNCHER, usage.name, str(BIN / "ansible-inventory"),
-                                      "-i", str(source), mode], stdout=out, stderr=err, env=env,
+                                      "-i", str(source), *mode], stdout=out, stderr=err, env=env,
                                      stdin=subprocess.DEVNULL)
         seconds, lab_cpu = time.perf_counter() - started, _own_cpu() - lab_cpu
         out.seek(0)
@@ -233,14 +226,14 @@ def run_inventory(source: Path, env: dict, counter: RequestCounter, mode: str = 
         stderr = err.read().decode(errors="replace")
         if returncode != 0:
             raise SystemExit(f"ansible-inventory -i {source} failed:\n{stderr[-3000:]}")
-        listing = json.loads(out.read()) if mode == "--list" else {}
+        listing = harness.inventory_listing(out.read()) if "--list" in mode else {}
         rss_kb, cpu = usage.read().split()
     failures = [line for line in stderr.splitlines() if "could not be read" in line or "Failed to parse" in line]
     if failures:
         raise SystemExit(f"ansible-inventory -i {source} reported failures:\n{stderr[-3000:]}")
     return {"seconds": seconds, "rss_mb": int(rss_kb) / 1024, "cpu": float(cpu), "lab_cpu": lab_cpu,
             "calls": counter.take(),
-            "hostvars": unwrap(listing.get("_meta", {}).get("hostvars", {}))}
+            "listing": listing}
 
 
 def machines(hostvars: dict) -> dict:
@@ -295,14 +288,28 @@ def _env(lab_env: dict, anchor: bool) -> dict:
     return env
 
 
-# Side -> (source, ansible-inventory mode, label). --graph builds the inventory like ansible-playbook does (variables
-# are read when a task needs them); --list also writes every host's variables (what AWX imports).
+# Side -> (source, ansible-inventory arguments, label). --graph builds the inventory as ansible-playbook does (host
+# variables are read when a task needs them); --list also writes every host's variables; --list --export is what AWX
+# runs to import an inventory source. "static" is ours' own listing served by a script: what ansible-inventory itself
+# costs for these hosts, groups and variables, whatever the source.
 SIDES = {
-    "anchor": ("anchor", "--list", "anchor: aws_ec2 x4 + azure_rm x3"),
-    "ours": ("ours", "--list", "ours, cold"),
-    "warm": ("warm", "--list", "ours, warm cache, --list"),
-    "warm_graph": ("warm", "--graph", "ours, warm cache, --graph"),
+    "anchor": ("anchor", ("--list",), "anchor: aws_ec2 x4 + azure_rm x3"),
+    "ours": ("ours", ("--list",), "ours, cold"),
+    "warm_graph": ("warm", ("--graph",), "ours, warm cache, --graph"),
+    "warm_export": ("warm", ("--list", "--export"), "ours, warm cache, --list --export"),
+    "warm": ("warm", ("--list",), "ours, warm cache, --list"),
+    "static_export": ("static", ("--list", "--export"), "static script, --list --export"),
 }
+
+
+def write_static_source(directory: Path, listing: dict) -> Path:
+    """A script inventory that prints `listing` (hosts, groups and variables as ours gave them)."""
+    listing = dict(listing, _meta={"hostvars": listing["_meta"]["hostvars"]})
+    (directory / "static.json").write_text(json.dumps(listing))
+    script = directory / "static.sh"
+    script.write_text(f"#!/bin/sh\n[ \"$1\" = --list ] && exec cat {directory / 'static.json'}\necho '{{}}'\n")
+    script.chmod(0o755)
+    return script
 
 
 def _measure_runs(lab_env, sources, counter, runs, with_anchor, totals, registered, seed_seconds) -> dict:
@@ -311,16 +318,18 @@ def _measure_runs(lab_env, sources, counter, runs, with_anchor, totals, register
     results: dict[str, list] = {side: [] for side in sides}
     envs = {side: _env(lab_env, anchor=side == "anchor") for side in sides}
     answers = {}
-    run_inventory(sources["warm"], envs["warm"], counter)  # fills the cache of the warm runs
+    filled = run_inventory(sources["warm"], envs["warm"], counter)  # fills the cache of the warm runs
+    sources["static"] = write_static_source(sources["warm"].parent, filled["listing"])
     for _run in range(runs):
         for side in sides:
             source, mode, _label = SIDES[side]
             result = run_inventory(sources[source], envs[side], counter, mode)
-            if mode == "--list":
-                answers.setdefault(side, machines(result.pop("hostvars")))
+            listing = result.pop("listing")
+            if listing:
+                answers.setdefault(side, machines(listing["_meta"]["hostvars"]))
                 result["hosts"] = sum(len(v) for v in answers[side].values())
             results[side].append(result)
-            print(f"  {side:10} {result['seconds']:6.2f} s  {result['rss_mb']:5.0f} MB  cpu {result['cpu']:5.1f} s "
+            print(f"  {side:13} {result['seconds']:6.2f} s  {result['rss_mb']:5.0f} MB  cpu {result['cpu']:5.1f} s "
                   f"+ lab {result['lab_cpu']:5.1f} s  calls {result['calls']}", file=sys.stderr, flush=True)
     _check_answers(answers, totals["hybrid"])  # seeded on-premises nodes; registered Azure VMs come on top
     return {"totals": totals, "registered": registered, "seed_seconds": seed_seconds, "results": results,
@@ -328,11 +337,11 @@ def _measure_runs(lab_env, sources, counter, runs, with_anchor, totals, register
 
 
 def _check_answers(answers: dict, onprem: int) -> None:
-    for side in ("ours", "warm"):
-        if len(answers[side]["other"]) != onprem:
-            raise SystemExit(f"{side}: {len(answers[side]['other'])} on-premises hosts, the fleet has {onprem}")
-    if answers["warm"] != answers["ours"]:
-        raise SystemExit("the cached inventory differs from the fresh one")
+    if len(answers["ours"]["other"]) != onprem:
+        raise SystemExit(f"ours: {len(answers['ours']['other'])} on-premises hosts, the fleet has {onprem}")
+    for side in answers.keys() - {"anchor", "ours"}:
+        if answers[side] != answers["ours"]:
+            raise SystemExit(f"{side}: the cached inventory differs from the fresh one")
     for kind in ("ec2", "azure") if "anchor" in answers else ():
         if answers["anchor"][kind] != answers["ours"][kind]:
             raise SystemExit(f"anchor and ours disagree on {kind}: {len(answers['anchor'][kind])} vs "
@@ -357,6 +366,11 @@ def _work(rows: list) -> float:
     return statistics.median(row["cpu"] + row["lab_cpu"] for row in rows)
 
 
+def _pairs(anchor_rows: list, our_rows: list) -> list:
+    """(anchor, ours) wall times of the same round: runs alternate, so round i of both shared the machine's state."""
+    return [(a["seconds"], o["seconds"]) for a, o in zip(anchor_rows, our_rows)]
+
+
 def _calls(rows: list) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(rows[0]["calls"].items())) or "none"
 
@@ -374,15 +388,21 @@ def report(base: dict, large: dict | None) -> None:
               f"{_stat(rows, 'rss_mb', 'MB'):22}{hosts:>6}  {_calls(rows)}")
     if "anchor" in results:
         anchor, cold = _median(results["anchor"], "seconds"), _median(results["ours"], "seconds")
-        print(f"ours / anchor, wall: cold {cold / anchor:.3f} (anchor / ours {anchor / cold:.1f}x), warm --list "
+        print(f"ours / anchor, wall: cold {cold / anchor:.3f} (anchor / ours {anchor / cold:.1f}x; per run: "
+              f"{', '.join(f'{a / o:.1f}x' for a, o in _pairs(results['anchor'], results['ours']))}), warm --list "
               f"{_median(results['warm'], 'seconds') / anchor:.3f}; CPU work, cold: "
               f"{_work(results['ours']) / _work(results['anchor']):.3f} ({_work(results['anchor']) / _work(results['ours']):.1f}x)")
+    export, static = _median(results["warm_export"], "seconds"), _median(results["static_export"], "seconds")
+    print(f"cached: {_calls(results['warm'])} API calls; --graph {_median(results['warm_graph'], 'seconds'):.2f} s; "
+          f"--list --export {export:.2f} s = {export / static:.2f} x the same listing from a static script "
+          f"({static:.2f} s: ansible-inventory's own cost for these hosts and variables)")
     if large:
         small_rows, large_rows = results["ours"], large["results"]["ours"]
         small_hosts, large_hosts = small_rows[0]["hosts"], large_rows[0]["hosts"]
         print(f"ours at {large_hosts} hosts: cold {_stat(large_rows, 'seconds', 's')}, CPU {_work(large_rows):.1f} s, "
-              f"peak RSS {_stat(large_rows, 'rss_mb', 'MB')}; warm --list "
-              f"{_stat(large['results']['warm'], 'seconds', 's')}, --graph {_stat(large['results']['warm_graph'], 'seconds', 's')}")
+              f"peak RSS {_stat(large_rows, 'rss_mb', 'MB')}; warm --graph "
+              f"{_stat(large['results']['warm_graph'], 'seconds', 's')}, --list --export "
+              f"{_stat(large['results']['warm_export'], 'seconds', 's')}, --list {_stat(large['results']['warm'], 'seconds', 's')}")
         print(f"growth, {large_hosts / small_hosts:.2f}x hosts: wall {_median(large_rows, 'seconds') / _median(small_rows, 'seconds'):.2f}x, "
               f"CPU work {_work(large_rows) / _work(small_rows):.2f}x (ansible-inventory alone "
               f"{_median(large_rows, 'cpu') / _median(small_rows, 'cpu'):.2f}x, the lab alone "

@@ -198,3 +198,13 @@ def run_playbook(
         stderr=proc.stderr,
         command=command,
     )
+
+
+def _plain_string(mapping: dict):
+    """ansible-core 2.19 writes each untrusted string of `--list` output as {"__ansible_unsafe": "<text>"}."""
+    return mapping["__ansible_unsafe"] if mapping.keys() == {"__ansible_unsafe"} else mapping
+
+
+def inventory_listing(text: str) -> dict:
+    """`ansible-inventory --list` output as plain data: untrusted strings read as the strings they are."""
+    return json.loads(text, object_hook=_plain_string)

@@ -39,22 +39,11 @@ MANAGEMENT, PRODUCTION, NONPRODUCTION = "123456789012", "234567890123", "3456789
 DEAD = "127.0.0.1:9"  # nothing listens on the discard port: connections are refused
 
 
-def unwrap(value):
-    """ansible-core 2.19's --list marks strings as {"__ansible_unsafe": ...}."""
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return {k: unwrap(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unwrap(v) for v in value]
-    return value
-
-
 class Inventory:
     """ansible-inventory --list, read back: hosts with their variables, groups with their members."""
 
     def __init__(self, listing: dict, stderr: str) -> None:
-        self.hostvars = unwrap(listing.get("_meta", {}).get("hostvars", {}))
+        self.hostvars = listing.get("_meta", {}).get("hostvars", {})
         self.stderr = stderr
         self._groups = {name: body for name, body in listing.items() if name != "_meta"}
 
@@ -136,7 +125,7 @@ def run_inventory(lab, config: Path, *args, env=None, expect_rc=0) -> Inventory:
     proc = subprocess.run([str(ANSIBLE_INVENTORY), "-i", str(config), "--list", *args], env=inventory_env(lab, env),
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == expect_rc, proc.stderr[-3000:]
-    return Inventory(json.loads(proc.stdout) if proc.returncode == 0 else {}, proc.stderr)
+    return Inventory(harness.inventory_listing(proc.stdout) if proc.returncode == 0 else {}, proc.stderr)
 
 
 @pytest.fixture(scope="module")

@@ -789,15 +789,16 @@ class Request:
         return bool(expand)
 
 
-def _page(request: Request, items: list[dict]) -> tuple[int, dict, dict]:
-    """`value` + `nextLink` (an absolute URL with $skiptoken and the api-version, like ARM)."""
+def _page(request: Request, items: list, render: Callable[[Any], dict]) -> tuple[int, dict, dict]:
+    """`value` + `nextLink` (an absolute URL with $skiptoken and the api-version, like ARM). Only the page's items
+    are rendered: a listing in pages of 10 would otherwise render the whole subscription once per page."""
     token = request.query.get("$skiptoken")
     try:
         start = int(_unb64(token).decode()) if token else 0
     except ValueError:
         raise ArmError(400, "InvalidSkipToken", f"The skip token '{token}' is not valid.") from None
     end = start + request.cloud.page_size
-    body: dict[str, Any] = {"value": items[start:end]}
+    body: dict[str, Any] = {"value": [render(item) for item in items[start:end]]}
     if end < len(items):
         query = {k: v for k, v in request.query.items() if k != "$skiptoken"}
         query["$skiptoken"] = _b64(str(end).encode())
@@ -812,7 +813,7 @@ def list_all(request: Request) -> tuple[int, Any, dict]:
                        target="$filter")
     expand = request.expand_instance_view() or request.query.get("statusOnly", "").lower() == "true"
     vms = request.cloud.vms(request.params["sub"])
-    return _page(request, [vm_json(vm, expand) for vm in vms])
+    return _page(request, vms, lambda vm: vm_json(vm, expand))
 
 
 @_arm("GET", _SUB + r"/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute/virtualMachines")
@@ -822,7 +823,7 @@ def list_in_resource_group(request: Request) -> tuple[int, Any, dict]:
                        target="$filter")
     expand = request.expand_instance_view()
     vms = request.cloud.vms(request.params["sub"], request.params["rg"])
-    return _page(request, [vm_json(vm, expand) for vm in vms])
+    return _page(request, vms, lambda vm: vm_json(vm, expand))
 
 
 @_arm("GET", _VM)

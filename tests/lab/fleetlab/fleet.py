@@ -33,6 +33,8 @@ from pathlib import Path
 import boto3
 import yaml
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.serialize import AttributePicker
+from moto.core.utils import MISSING, get_value
 from moto.ec2 import ec2_backends
 from moto.ec2.exceptions import InvalidInstanceIdError
 from moto.ec2.models.core import TaggedEC2Resource
@@ -375,9 +377,41 @@ def _get_instance(self: InstanceBackend, instance_id: str):
     raise InvalidInstanceIdError(instance_id)
 
 
+_STOCK_PICK = AttributePicker.__call__
+_ALIASES: dict[tuple, tuple[str, ...]] = {}
+
+
+def _pick(self: AttributePicker, context) -> object:
+    """AttributePicker.__call__ with the attribute names to try worked out once per kind of member. Stock moto asks
+    its alias providers again for every member of every object it serializes (a 5,000-instance DescribeInstances
+    asks millions of times). What they answer depends only on the picker, the object's class (and its Meta), the
+    member, and the member's and its parent's shapes in the service model: that is the memo's key. Same values
+    tried in the same order, so the same bytes (tests/lab/tests/test_fleet.py)."""
+    obj, shape = context.obj, context.shape
+    parent = getattr(shape, "parent", None)
+    memo = (type(self), tuple(self.alias_providers), type(obj), getattr(obj, "Meta", None), context.key,
+            context.service_model.service_name, getattr(shape, "name", None), getattr(parent, "name", None))
+    keys = _ALIASES.get(memo)
+    if keys is None:
+        keys = _ALIASES[memo] = tuple(self.get_possible_keys(context))
+    value = None
+    for key in keys:
+        found = get_value(obj, key, MISSING)
+        if found is not MISSING:
+            value = found
+            break
+    key_path = f"{context.key_path}.{context.key}"
+    for transform_path, transform in self.response_transformers.items():
+        if key_path.endswith(transform_path):
+            return transform(value)
+    return value
+
+
 def apply_moto_fixes() -> list[str]:
     """Patch stock moto where it does not scale to a fleet; idempotent. Returns the fixes in effect."""
     TaggedEC2Resource.get_tags = _own_tags
     InstanceBackend.get_instance = _get_instance
+    AttributePicker.__call__ = _pick
     return ["ec2: instance tags read from the resource's own tag dict (no region-wide scan)",
-            "ec2: get_instance searches reservations in place, newest first (no copy of every reservation)"]
+            "ec2: get_instance searches reservations in place, newest first (no copy of every reservation)",
+            "serializer: the attribute names to try for a member are worked out once per kind of member"]

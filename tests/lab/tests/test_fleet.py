@@ -162,6 +162,36 @@ def test_moto_fixes_keep_ec2_answers(aws):
     assert excinfo.value.response["Error"]["Code"] == "InvalidInstanceID.NotFound"
 
 
+def _raw_bodies(client, call) -> list:
+    bodies = []
+
+    def keep(response_dict, **_):
+        bodies.append(response_dict["body"])
+
+    client.meta.events.register("before-parse", keep)
+    try:
+        call()
+    finally:
+        client.meta.events.unregister("before-parse", keep)
+    return bodies
+
+
+def test_memoized_attribute_picking_serializes_the_same_bytes_as_stock_moto(aws, monkeypatch):
+    """The serializer fix may only make answers faster: XML (EC2) and JSON (SSM) bodies, byte for byte."""
+    fleet.apply_moto_fixes()
+    aws.launch("ubuntu-22.04", 3, {"PatchGroup": "nonprod", "Name": "web"})
+    aws.launch("windows-2022", 2, {"Patch Group": "prod-auto"})
+    ec2, ssm = aws.ec2, aws.ssm
+    calls = [(ec2, lambda: ec2.describe_instances(MaxResults=5)), (ssm, ssm.describe_patch_baselines),
+             (ssm, lambda: ssm.get_default_patch_baseline(OperatingSystem="UBUNTU"))]
+    fixed = [_raw_bodies(client, call) for client, call in calls]
+    monkeypatch.setattr(fleet.AttributePicker, "__call__", fleet._STOCK_PICK)  # pylint: disable=protected-access
+    stock = [_raw_bodies(client, call) for client, call in calls]
+    assert all(bodies for bodies in fixed)
+    assert [[re.sub(rb"<requestId>[^<]*</requestId>", b"", body) for body in bodies] for bodies in fixed] == \
+        [[re.sub(rb"<requestId>[^<]*</requestId>", b"", body) for body in bodies] for bodies in stock]
+
+
 # --- the reference fleet ---------------------------------------------------------------------------------------
 
 def _groups(spec: dict):

@@ -326,3 +326,47 @@ def test_accounts_option_entries():
         fleet_aws.accounts_from_options(["arn:aws:iam::2345:role/x"])
     with pytest.raises(fleet_aws.AccountSpecError, match=r"unknown key\(s\) \['region'\]"):
         fleet_aws.accounts_from_options([{"role_arn": "arn:aws:iam::234567890123:role/x", "region": "eu-west-1"}])
+
+
+DESCRIBE_INSTANCES_XML = b"""<?xml version="1.0" encoding="UTF-8"?>
+<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+  <requestId>8f7e3c1a-0000-4000-8000-000000000001</requestId>
+  <reservationSet><item><reservationId>r-0123456789abcdef0</reservationId><ownerId>123456789012</ownerId>
+    <instancesSet><item>
+      <instanceId>i-0123456789abcdef0</instanceId><instanceState><code>16</code><name>running</name></instanceState>
+      <launchTime>2026-01-05T12:00:00.000Z</launchTime>
+    </item></instancesSet>
+  </item></reservationSet>
+</DescribeInstancesResponse>"""
+
+
+def test_sessions_leave_timestamps_as_sent_and_records_read_them_as_iso_utc():
+    """The inventory's clients skip botocore's dateutil pass over every timestamp of a page; the record still
+    carries the same ISO 8601 UTC text botocore's datetime would have given."""
+    session = fleet_aws.make_session({"aws_access_key_id": "AKIDEXAMPLE", "aws_secret_access_key": "secret"}, None)
+    ec2 = session.client("ec2", region_name=HOME)
+    parser = session._session.get_component("response_parser_factory").create_parser("ec2")  # pylint: disable=protected-access
+    parsed = parser.parse({"body": DESCRIBE_INSTANCES_XML, "headers": {}, "status_code": 200},
+                          ec2.meta.service_model.operation_model("DescribeInstances").output_shape)
+    instance = parsed["Reservations"][0]["Instances"][0]
+    assert instance["LaunchTime"] == "2026-01-05T12:00:00.000Z"
+    assert fleet_aws.ec2_record(instance, "123456789012", HOME)["launch_time"] == NOW.isoformat()
+
+
+@pytest.mark.parametrize("sent", [
+    "2026-01-05T12:00:00.000Z",  # query/XML protocols (EC2)
+    "2026-01-05T12:00:00Z",
+    "2026-01-05T13:00:00+01:00",
+    1767614400,  # JSON protocols (SSM): epoch seconds
+    1767614400.0,
+    "Mon, 05 Jan 2026 12:00:00 GMT",  # RFC 822 (rest-xml headers)
+    NOW,  # parsed already (Stubber, or a caller's own parser)
+    datetime.datetime(2026, 1, 5, 12, 0),  # naive: AWS timestamps are UTC
+])
+def test_iso_timestamp_reads_every_form_aws_sends(sent):
+    assert fleet_aws.iso_timestamp(sent) == "2026-01-05T12:00:00+00:00"
+
+
+@pytest.mark.parametrize("absent", [None, ""])
+def test_iso_timestamp_of_nothing_is_none(absent):
+    assert fleet_aws.iso_timestamp(absent) is None
