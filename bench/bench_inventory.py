@@ -381,10 +381,10 @@ def report(base: dict, large: dict | None) -> None:
           f"{totals['hybrid'] + base['registered']} hybrid nodes ({base['registered']} of them Azure VMs), "
           f"{totals['azure_vms']} Azure VMs in {totals['azure_subscriptions']} subscriptions; seeded in "
           f"{base['seed_seconds']:.1f} s; machines described: {base['machines']}")
-    print(f"{'':30}{'wall: median (spread)':24}{'CPU, client + lab':20}{'peak RSS':22}{'hosts':>6}  API calls (lab)")
+    print(f"{'':36}{'wall: median (spread)':24}{'CPU, client + lab':20}{'peak RSS':22}{'hosts':>6}  API calls (lab)")
     for side, rows in results.items():
         hosts = rows[0].get("hosts", "")
-        print(f"{SIDES[side][2]:30}{_stat(rows, 'seconds', 's'):24}{_work(rows):7.1f} s{'':12}"
+        print(f"{SIDES[side][2]:36}{_stat(rows, 'seconds', 's'):24}{_work(rows):7.1f} s{'':12}"
               f"{_stat(rows, 'rss_mb', 'MB'):22}{hosts:>6}  {_calls(rows)}")
     if "anchor" in results:
         anchor, cold = _median(results["anchor"], "seconds"), _median(results["ours"], "seconds")

@@ -204,7 +204,7 @@ options:
     description:
       - Sources whose whole record is also stored as a host variable (C(fleet_ec2), C(fleet_ssm), C(fleet_azure)).
       - O(compose), O(groups), O(keyed_groups) and the host filters see them in any case. Storing them costs time
-        and memory for every host (C(ansible-inventory --list), which AWX imports, reads and writes each host
+        and memory for every host (C(ansible-inventory --list --export), which an AWX sync runs, writes each host
         variable of each host), so by default hosts carry the C(fleet_*) summary only.
     type: list
     elements: str
