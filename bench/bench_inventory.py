@@ -54,8 +54,9 @@ BASE_SHAPE = {"ec2": 5000, "onprem": 100, "azure": 1000, "registered": 200}  # 6
 EC2_MIX = (("ubuntu-22.04", "prod-auto", "PatchGroup", 0.40), ("amzn-2023", "nonprod", "PatchGroup", 0.25),
            ("ubuntu-24.04", "prod-sensitive", "PatchGroup", 0.15), ("amzn-2", "jump-log", "Patch Group", 0.10),
            ("windows-2022", "prod-auto", "PatchGroup", 0.10))
+# harness.inventory_listing reads ansible-inventory --list output, as the integration tests do.
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
-import harness  # noqa: E402  pylint: disable=wrong-import-position  (reads ansible-inventory --list output)
+import harness  # noqa: E402  pylint: disable=wrong-import-position
 
 AZURE_MIX = (("ubuntu-22.04", "prod-auto", 0.5), ("ubuntu-24.04", "nonprod", 0.3), ("windows-2022", "prod-sensitive", 0.2))
 
