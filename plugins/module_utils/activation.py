@@ -185,12 +185,18 @@ def create_activation(client, request: dict) -> dict:
     return client.create_activation(aws_retry=True, **request)
 
 
-@SSMErrorHandler.common_error_handler("delete activation")
+class ActivationErrorHandler(SSMErrorHandler):
+    """DeleteActivation answers InvalidActivationId for an activation that is not there (any more)."""
+
+    @classmethod
+    def _is_missing(cls):
+        return is_boto3_error_code("InvalidActivationId")
+
+
+@ActivationErrorHandler.deletion_error_handler("delete activation")
 def delete_activation(client, activation_id: str) -> None:
-    try:
-        client.delete_activation(ActivationId=activation_id, aws_retry=True)
-    except is_boto3_error_code("InvalidActivationId"):
-        pass  # deleted meanwhile: what was asked for
+    """Delete the activation; one deleted meanwhile is what was asked for."""
+    client.delete_activation(ActivationId=activation_id, aws_retry=True)
 
 
 # ---------------------------------------------------------------------------------------------- the tier

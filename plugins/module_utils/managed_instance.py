@@ -91,13 +91,19 @@ def describe_nodes(client, filters: list) -> list:
         return paginated_items(client, "describe_instance_information", "InstanceInformationList", Filters=others)
 
 
-@SSMErrorHandler.common_error_handler("describe managed node")
+class ManagedNodeErrorHandler(SSMErrorHandler):
+    """SSM answers InvalidInstanceId for an id that is not a node of this account: deregistered, or another
+    account's node. For this account, that node is not there."""
+
+    @classmethod
+    def _is_missing(cls):
+        return is_boto3_error_code("InvalidInstanceId")
+
+
+@ManagedNodeErrorHandler.list_error_handler("describe managed node", default_value=())
 def _describe_node(client, instance_id: str) -> list:
-    try:
-        return paginated_items(client, "describe_instance_information", "InstanceInformationList",
-                               Filters=[{"Key": "InstanceIds", "Values": [instance_id]}])
-    except is_boto3_error_code("InvalidInstanceId"):
-        return []  # AWS's answer for a node that another account owns: for this account, it is not there
+    return paginated_items(client, "describe_instance_information", "InstanceInformationList",
+                           Filters=[{"Key": "InstanceIds", "Values": [instance_id]}])
 
 
 def get_node(client, instance_id: str, now: datetime.datetime):
@@ -130,9 +136,7 @@ def matches(node: dict, instance_ids=None, source_ids=None, ping_status=None) ->
 
 # ---------------------------------------------------------------------------------------------- writes
 
-@SSMErrorHandler.common_error_handler("deregister managed node")
+@ManagedNodeErrorHandler.deletion_error_handler("deregister managed node")
 def deregister(client, instance_id: str) -> None:
-    try:
-        client.deregister_managed_instance(InstanceId=instance_id, aws_retry=True)
-    except is_boto3_error_code("InvalidInstanceId"):
-        pass  # deregistered meanwhile: what was asked for
+    """Deregister the node; one deregistered meanwhile is what was asked for."""
+    client.deregister_managed_instance(InstanceId=instance_id, aws_retry=True)

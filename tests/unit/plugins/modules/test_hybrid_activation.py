@@ -145,6 +145,17 @@ def test_absent_deletes_every_activation_of_the_name():
     assert result["changed"] is True and result["activation"] is None
 
 
+@pytest.mark.parametrize("error, failed", [("InvalidActivationId", False), ("AccessDeniedException", True)])
+def test_an_activation_deleted_meanwhile_is_what_absent_asked_for_and_other_errors_fail(error, failed):
+    result = run({"state": "absent"}, [lambda s: expect_list(s, [record()]), lambda s: s.add_client_error(
+        "delete_activation", error, expected_params={"ActivationId": OLD_ID})], no_log=False)
+    assert result.get("failed", False) is failed
+    if failed:
+        assert result["msg"].startswith("Failed to delete activation")
+    else:
+        assert result["changed"] is True and result["activation"] is None
+
+
 def test_absent_when_there_is_none_is_no_change():
     result = run({"state": "absent"}, [lambda s: expect_list(s, [record(name="other")])], no_log=False)
     assert result == {"changed": False, "activation": None}

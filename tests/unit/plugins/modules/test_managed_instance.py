@@ -87,6 +87,18 @@ def test_deregister_and_again():
         "changed": False, "managed_instance": None}
 
 
+@pytest.mark.parametrize("error, failed", [("InvalidInstanceId", False), ("AccessDeniedException", True)])
+def test_a_node_deregistered_meanwhile_is_what_absent_asked_for_and_other_errors_fail(error, failed):
+    calls = [lambda s: expect_node(s, [info(ping="ConnectionLost", days_ago=3)]), lambda s: expect_tags(s, {}),
+             lambda s: s.add_client_error("deregister_managed_instance", error, expected_params={"InstanceId": NODE})]
+    result = run_instance({"state": "absent"}, calls)
+    assert result.get("failed", False) is failed
+    if failed:
+        assert result["msg"].startswith("Failed to deregister managed node")
+    else:
+        assert result["changed"] is True and result["managed_instance"] is None
+
+
 def test_a_node_of_another_account_is_not_there_for_this_one():
     """AWS answers InvalidInstanceId for a node the caller does not own."""
     calls = [lambda s: s.add_client_error("describe_instance_information", "InvalidInstanceId", expected_params={
